@@ -1,0 +1,501 @@
+//! The JSON-RPC 2.0 envelope, parsed once.
+//!
+//! [`Message::parse`] reads the envelope members (`id`, `method`, `params`, `result`,
+//! `error`) as zero-copy slices of the received bytes and validates the framing rules of
+//! JSON-RPC 2.0. Nothing inside `params`, `result` or `error` is decoded here; members this
+//! crate does not know are kept in [`Message::extra`] and written back unchanged.
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::raw::{JsonStr, RawJson, write_json_string};
+
+/// JSON-RPC and MCP error codes used by the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorCode(pub i64);
+
+impl ErrorCode {
+    /// Invalid JSON was received.
+    pub const PARSE_ERROR: Self = Self(-32700);
+    /// The JSON sent is not a valid request object.
+    pub const INVALID_REQUEST: Self = Self(-32600);
+    /// The method does not exist or is not available.
+    pub const METHOD_NOT_FOUND: Self = Self(-32601);
+    /// Invalid method parameters.
+    pub const INVALID_PARAMS: Self = Self(-32602);
+    /// Internal error.
+    pub const INTERNAL_ERROR: Self = Self(-32603);
+    /// MCP: the requested resource does not exist.
+    pub const RESOURCE_NOT_FOUND: Self = Self(-32002);
+    /// MCP (2025-11-25+): the request needs a URL elicitation first.
+    pub const URL_ELICITATION_REQUIRED: Self = Self(-32042);
+    /// mcpgate: the target that owns the request is unavailable (down, restarting, unreachable).
+    pub const UPSTREAM_UNAVAILABLE: Self = Self(-32001);
+    /// mcpgate: the upstream did not answer in time.
+    pub const UPSTREAM_TIMEOUT: Self = Self(-32003);
+    /// mcpgate: the upstream answered with something that is not valid MCP.
+    pub const UPSTREAM_BAD_RESPONSE: Self = Self(-32004);
+    /// mcpgate: the request was cancelled or the session closed before it completed.
+    pub const REQUEST_CANCELLED: Self = Self(-32800);
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Which of the four JSON-RPC message shapes a [`Message`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// Has `method` and a non-null `id`.
+    Request,
+    /// Has `method` and no `id`.
+    Notification,
+    /// Has `result`.
+    Response,
+    /// Has `error`.
+    Error,
+}
+
+/// Why bytes could not be read as a JSON-RPC message.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON at all (JSON-RPC -32700).
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// JSON, but not a JSON-RPC 2.0 message (-32600). Carries the id when one was readable.
+    #[error("invalid JSON-RPC message: {reason}")]
+    Invalid {
+        /// What was wrong.
+        reason: &'static str,
+        /// The request id, if one could be read.
+        id: Option<RawJson>,
+    },
+}
+
+impl ParseError {
+    /// The JSON-RPC error code this failure maps to.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ParseError::Json(_) => ErrorCode::PARSE_ERROR,
+            ParseError::Invalid { .. } => ErrorCode::INVALID_REQUEST,
+        }
+    }
+
+    /// The id to answer with (`null` when unknown).
+    pub fn id(&self) -> RawJson {
+        match self {
+            ParseError::Invalid { id: Some(id), .. } => id.clone(),
+            _ => RawJson::from_static("null"),
+        }
+    }
+
+    /// The error response for this failure.
+    pub fn to_response(&self) -> Message {
+        Message::error(self.id(), self.code(), &self.to_string(), None)
+    }
+}
+
+/// One JSON-RPC 2.0 message with its members kept as raw JSON.
+#[derive(Clone, Default)]
+pub struct Message {
+    /// `id` (absent for notifications; may be `null` in an error response).
+    pub id: Option<RawJson>,
+    /// `method` of a request or notification.
+    pub method: Option<JsonStr>,
+    /// `params` of a request or notification.
+    pub params: Option<RawJson>,
+    /// `result` of a successful response.
+    pub result: Option<RawJson>,
+    /// `error` of an error response.
+    pub error: Option<RawJson>,
+    /// Members JSON-RPC does not define, kept verbatim.
+    pub extra: Vec<(JsonStr, RawJson)>,
+}
+
+/// The body of a POST: one message or a batch (2025-03-26 allowed batches).
+pub enum Parsed {
+    /// One message.
+    Single(Message),
+    /// A JSON array of messages; each element parsed on its own.
+    Batch(Vec<Result<Message, ParseError>>),
+}
+
+/// The decoded `error` member of an error response.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct ErrorObject {
+    /// Error code.
+    pub code: i64,
+    /// Human-readable message.
+    pub message: String,
+    /// Optional additional data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+}
+
+impl Message {
+    /// Parses a single message (a batch is an error here).
+    pub fn parse(bytes: Bytes) -> Result<Message, ParseError> {
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let m = de.deserialize_map(EnvelopeVisitor(&bytes)).map_err(json_err)?;
+        de.end().map_err(json_err)?;
+        m.validate()
+    }
+
+    /// Parses a message or a batch of messages.
+    pub fn parse_any(bytes: Bytes) -> Result<Parsed, ParseError> {
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+        if first != Some(b'[') {
+            return Self::parse(bytes).map(Parsed::Single);
+        }
+        struct Seq<'b>(&'b Bytes);
+        impl<'de> Visitor<'de> for Seq<'_> {
+            type Value = Vec<Result<Message, ParseError>>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of JSON-RPC messages")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(el) = seq.next_element::<&'de RawValue>()? {
+                    out.push(Message::parse(self.0.slice_ref(el.get().as_bytes())));
+                }
+                Ok(out)
+            }
+        }
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let items = de.deserialize_seq(Seq(&bytes)).map_err(json_err)?;
+        de.end().map_err(json_err)?;
+        if items.is_empty() {
+            return Err(ParseError::Invalid {
+                reason: "empty batch",
+                id: None,
+            });
+        }
+        Ok(Parsed::Batch(items))
+    }
+
+    fn validate(self) -> Result<Message, ParseError> {
+        let invalid = |reason, id: &Option<RawJson>| Err(ParseError::Invalid { reason, id: id.clone() });
+        if let Some(id) = &self.id {
+            let b = id.as_bytes().first().copied();
+            let ok = matches!(b, Some(b'"') | Some(b'-') | Some(b'0'..=b'9')) || id.is_null();
+            if !ok {
+                return invalid("id must be a string or a number", &None);
+            }
+        }
+        match (&self.method, &self.result, &self.error) {
+            (Some(_), None, None) => {
+                if self.id.as_ref().is_some_and(RawJson::is_null) {
+                    return invalid("request id must not be null", &None);
+                }
+                if let Some(p) = &self.params {
+                    if !matches!(p.as_bytes().first(), Some(b'{') | Some(b'[')) {
+                        return invalid("params must be an object or an array", &self.id);
+                    }
+                }
+                Ok(self)
+            }
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                if self.id.is_none() {
+                    return invalid("response without id", &None);
+                }
+                Ok(self)
+            }
+            (None, None, None) => invalid("message has neither method nor result nor error", &self.id),
+            _ => invalid("message mixes method, result and error", &self.id),
+        }
+    }
+
+    /// The message's shape. Only meaningful for messages that passed [`Message::parse`] or
+    /// were built with the constructors.
+    pub fn kind(&self) -> MessageKind {
+        if self.method.is_some() {
+            if self.id.is_some() {
+                MessageKind::Request
+            } else {
+                MessageKind::Notification
+            }
+        } else if self.error.is_some() {
+            MessageKind::Error
+        } else {
+            MessageKind::Response
+        }
+    }
+
+    /// Is this a request?
+    pub fn is_request(&self) -> bool {
+        self.kind() == MessageKind::Request
+    }
+
+    /// Is this a notification?
+    pub fn is_notification(&self) -> bool {
+        self.kind() == MessageKind::Notification
+    }
+
+    /// Is this a response (successful or error)?
+    pub fn is_response(&self) -> bool {
+        matches!(self.kind(), MessageKind::Response | MessageKind::Error)
+    }
+
+    /// The method name, or `""` for responses.
+    pub fn method(&self) -> &str {
+        self.method.as_deref().unwrap_or("")
+    }
+
+    /// A request.
+    pub fn request(id: RawJson, method: &str, params: Option<RawJson>) -> Message {
+        Message {
+            id: Some(id),
+            method: Some(JsonStr::new(method)),
+            params,
+            ..Default::default()
+        }
+    }
+
+    /// A notification.
+    pub fn notification(method: &str, params: Option<RawJson>) -> Message {
+        Message {
+            method: Some(JsonStr::new(method)),
+            params,
+            ..Default::default()
+        }
+    }
+
+    /// A successful response.
+    pub fn response(id: RawJson, result: RawJson) -> Message {
+        Message {
+            id: Some(id),
+            result: Some(result),
+            ..Default::default()
+        }
+    }
+
+    /// An error response.
+    pub fn error(id: RawJson, code: ErrorCode, message: &str, data: Option<RawJson>) -> Message {
+        let mut buf = BytesMut::with_capacity(message.len() + 48);
+        buf.put_slice(b"{\"code\":");
+        buf.put_slice(code.0.to_string().as_bytes());
+        buf.put_slice(b",\"message\":");
+        write_json_string(&mut buf, message);
+        if let Some(d) = data {
+            buf.put_slice(b",\"data\":");
+            buf.put_slice(d.as_bytes());
+        }
+        buf.put_u8(b'}');
+        Message {
+            id: Some(id),
+            error: Some(RawJson::from_trusted(buf.freeze())),
+            ..Default::default()
+        }
+    }
+
+    /// Decodes the `error` member.
+    pub fn error_object(&self) -> Option<ErrorObject> {
+        self.error.as_ref()?.decode().ok()
+    }
+
+    /// Serializes into `buf`.
+    pub fn write(&self, buf: &mut BytesMut) {
+        buf.reserve(self.encoded_len_hint());
+        buf.put_slice(b"{\"jsonrpc\":\"2.0\"");
+        if let Some(id) = &self.id {
+            buf.put_slice(b",\"id\":");
+            buf.put_slice(id.as_bytes());
+        }
+        if let Some(m) = &self.method {
+            buf.put_slice(b",\"method\":");
+            write_json_string(buf, m);
+        }
+        for (key, v) in [
+            (&b",\"params\":"[..], &self.params),
+            (b",\"result\":", &self.result),
+            (b",\"error\":", &self.error),
+        ] {
+            if let Some(v) = v {
+                buf.put_slice(key);
+                buf.put_slice(v.as_bytes());
+            }
+        }
+        for (k, v) in &self.extra {
+            buf.put_u8(b',');
+            write_json_string(buf, k);
+            buf.put_u8(b':');
+            buf.put_slice(v.as_bytes());
+        }
+        buf.put_u8(b'}');
+    }
+
+    /// Serializes into a new buffer.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut buf = BytesMut::new();
+        self.write(&mut buf);
+        buf.freeze()
+    }
+
+    fn encoded_len_hint(&self) -> usize {
+        let l = |r: &Option<RawJson>| r.as_ref().map_or(0, |r| r.as_bytes().len() + 12);
+        24 + l(&self.id)
+            + l(&self.params)
+            + l(&self.result)
+            + l(&self.error)
+            + self.method.as_ref().map_or(0, |m| m.len() + 12)
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.to_bytes();
+        f.write_str(&String::from_utf8_lossy(&b))
+    }
+}
+
+fn json_err(e: serde_json::Error) -> ParseError {
+    ParseError::Json(e.to_string())
+}
+
+struct EnvelopeVisitor<'b>(&'b Bytes);
+
+impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
+    type Value = Message;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON-RPC message object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
+        use serde::de::Error;
+        let mut m = Message::default();
+        let mut version_ok = false;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let value: &'de RawValue = map.next_value()?;
+            let raw = RawJson::from_trusted(self.0.slice_ref(value.get().as_bytes()));
+            let slot = match key.as_ref() {
+                "jsonrpc" => {
+                    version_ok = raw.as_bytes() == b"\"2.0\"";
+                    continue;
+                }
+                "id" => &mut m.id,
+                "method" => {
+                    let s = raw
+                        .as_json_str()
+                        .ok_or_else(|| A::Error::custom("method must be a string"))?;
+                    m.method = Some(s);
+                    continue;
+                }
+                "params" => &mut m.params,
+                "result" => &mut m.result,
+                "error" => &mut m.error,
+                other => {
+                    m.extra.push((JsonStr::new(other), raw));
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(A::Error::custom(format!("duplicate member `{key}`")));
+            }
+            *slot = Some(raw);
+        }
+        if !version_ok {
+            return Err(A::Error::custom("`jsonrpc` must be \"2.0\""));
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Message, ParseError> {
+        Message::parse(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn request_round_trips_with_unknown_members() {
+        let m = parse(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{ "a" : 1 }},"x-ext":[1]}"#).unwrap();
+        assert_eq!(m.kind(), MessageKind::Request);
+        assert_eq!(m.method(), "tools/call");
+        assert_eq!(m.id.as_ref().unwrap().as_i64(), Some(7));
+        assert_eq!(
+            m.to_bytes(),
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{ "a" : 1 }},"x-ext":[1]}"#
+        );
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(
+            parse(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+                .unwrap()
+                .kind(),
+            MessageKind::Notification
+        );
+        assert_eq!(
+            parse(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#).unwrap().kind(),
+            MessageKind::Response
+        );
+        assert_eq!(
+            parse(r#"{"jsonrpc":"2.0","id":null,"error":{"code":1,"message":"m"}}"#)
+                .unwrap()
+                .kind(),
+            MessageKind::Error
+        );
+    }
+
+    #[test]
+    fn rejects_bad_envelopes() {
+        for bad in [
+            r#"{"id":1,"method":"x"}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+            r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","result":1}"#,
+            r#"{"jsonrpc":"2.0","id":1}"#,
+            r#"{"jsonrpc":"2.0","method":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#,
+            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"x"}"#,
+            r#"[1,2"#,
+            r#"{"jsonrpc":"2.0","method":"x"} trailing"#,
+        ] {
+            assert!(parse(bad).is_err(), "accepted {bad}");
+        }
+        assert_eq!(parse("nope").unwrap_err().code(), ErrorCode::PARSE_ERROR);
+        let e = parse(r#"{"jsonrpc":"2.0","id":5,"method":"x","params":3}"#).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::INVALID_REQUEST);
+        assert_eq!(e.id().as_str(), "5");
+    }
+
+    #[test]
+    fn batch() {
+        let p = Message::parse_any(Bytes::from_static(
+            br#" [{"jsonrpc":"2.0","id":1,"method":"ping"}, {"bad":1}]"#,
+        ))
+        .unwrap();
+        match p {
+            Parsed::Batch(v) => {
+                assert!(v[0].is_ok());
+                assert!(v[1].is_err());
+            }
+            Parsed::Single(_) => panic!("expected batch"),
+        }
+        assert!(Message::parse_any(Bytes::from_static(b"[]")).is_err());
+    }
+
+    #[test]
+    fn error_builder_escapes() {
+        let m = Message::error(
+            RawJson::from_static("1"),
+            ErrorCode::INVALID_PARAMS,
+            "bad \"name\"",
+            None,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&m.to_bytes()).unwrap();
+        assert_eq!(v["error"]["message"], "bad \"name\"");
+        assert_eq!(v["error"]["code"], -32602);
+        assert_eq!(m.error_object().unwrap().code, -32602);
+    }
+}

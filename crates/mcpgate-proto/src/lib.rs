@@ -1,0 +1,14 @@
+//! MCP wire formats shared by every mcpgate layer.
+//!
+//! This crate owns the parts of the protocol that are about bytes: the JSON-RPC envelope
+//! ([`jsonrpc`]), shallow edits of JSON objects without decoding their values ([`raw`]),
+//! Server-Sent Events framing ([`sse`]) and the protocol revisions the gateway speaks
+//! ([`version`]). It knows nothing about sessions, targets or HTTP.
+
+pub mod jsonrpc;
+pub mod raw;
+pub mod sse;
+pub mod version;
+
+pub use jsonrpc::{ErrorCode, Message, MessageKind, ParseError};
+pub use raw::{JsonStr, ObjectEdit, RawJson};
