@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# peers.sh — install the real MCP peers that the end-to-end and conformance suites run against,
+# at pinned versions, into .peers/ (git-ignored). Idempotent: each component has a stamp file
+# holding its pinned spec, and is reinstalled only when the spec changes or the stamp is gone.
+#
+#   scripts/peers.sh            install what is missing or outdated
+#   PEERS_FORCE=1 scripts/peers.sh   reinstall everything
+#
+# Components:
+#   .peers/venv    Python venv: mcp (official SDK), markitdown-mcp, pytest, PyJWT, cryptography
+#   .peers/node    npm folder for the machine's Node 20: @modelcontextprotocol/sdk (v1 client)
+#                  and @modelcontextprotocol/server-everything
+#   .peers/node22  npm folder with Node 22 (npm package `node`) and @modelcontextprotocol/conformance,
+#                  which needs Node 22; run it as `.peers/node22/bin/conformance`
+#
+# Needs only python3 (3.11), node (20) and npm on PATH. Time: ~90 s from scratch (markitdown's
+# onnxruntime dependency dominates), ~1 s when everything is up to date.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PEERS="$ROOT/.peers"
+mkdir -p "$PEERS"
+
+# ---- pinned versions (see /work/shared/PEERS.md) -----------------------------------------------
+PY_PKGS=(
+  "mcp==2.3.0"
+  "markitdown-mcp==0.0.1a8"
+  "pytest==9.2.0"
+  "pytest-timeout==2.4.0"
+  "PyJWT==2.15.1"
+  "cryptography==50.0.2"
+)
+NODE_PKGS=(
+  "@modelcontextprotocol/sdk@1.32.2"
+  "@modelcontextprotocol/server-everything@2026.8.31"
+)
+NODE22_PKGS=(
+  "node@22.23.3"
+  "@modelcontextprotocol/conformance@0.1.16"
+)
+
+log() { printf '[peers] %s\n' "$*"; }
+
+# stamp_ok NAME SPEC: true when component NAME was installed with exactly SPEC.
+stamp_ok() {
+  [ -z "${PEERS_FORCE:-}" ] && [ -f "$PEERS/.stamp-$1" ] && [ "$(cat "$PEERS/.stamp-$1")" = "$2" ]
+}
+stamp_write() { printf '%s' "$2" >"$PEERS/.stamp-$1"; }
+
+# ---- Python venv -------------------------------------------------------------------------------
+py_spec="$(python3 --version 2>&1) ${PY_PKGS[*]}"
+if stamp_ok venv "$py_spec" && [ -x "$PEERS/venv/bin/python" ]; then
+  log "venv up to date: ${PY_PKGS[*]}"
+else
+  log "installing Python venv .peers/venv: ${PY_PKGS[*]}"
+  rm -rf "$PEERS/venv" "$PEERS/.stamp-venv"
+  python3 -m venv "$PEERS/venv"
+  "$PEERS/venv/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PKGS[@]}"
+  stamp_write venv "$py_spec"
+fi
+
+# ---- npm folder for Node 20 --------------------------------------------------------------------
+# npm_folder DIR PKG...: a private package.json so npm installs exactly PKGs into DIR/node_modules.
+npm_folder() {
+  local dir="$1"; shift
+  rm -rf "$dir" && mkdir -p "$dir"
+  printf '{ "name": "mcpgate-peers-%s", "private": true }\n' "$(basename "$dir")" >"$dir/package.json"
+  (cd "$dir" && npm install --no-audit --no-fund --loglevel=error --save-exact "$@")
+}
+
+node_spec="$(node --version) ${NODE_PKGS[*]}"
+if stamp_ok node "$node_spec" && [ -d "$PEERS/node/node_modules/@modelcontextprotocol/sdk" ]; then
+  log "node up to date: ${NODE_PKGS[*]}"
+else
+  log "installing npm folder .peers/node (Node $(node --version)): ${NODE_PKGS[*]}"
+  rm -f "$PEERS/.stamp-node"
+  npm_folder "$PEERS/node" "${NODE_PKGS[@]}"
+  stamp_write node "$node_spec"
+fi
+
+# ---- Node 22 + conformance ---------------------------------------------------------------------
+node22_spec="${NODE22_PKGS[*]}"
+if stamp_ok node22 "$node22_spec" && [ -x "$PEERS/node22/bin/conformance" ]; then
+  log "node22 up to date: ${NODE22_PKGS[*]}"
+else
+  log "installing npm folder .peers/node22: ${NODE22_PKGS[*]}"
+  rm -f "$PEERS/.stamp-node22"
+  npm_folder "$PEERS/node22" "${NODE22_PKGS[@]}"
+  node22="$PEERS/node22/node_modules/.bin/node"
+  "$node22" --version | grep -q '^v22\.' || { log "expected Node 22, got $("$node22" --version)"; exit 1; }
+  # A launcher that runs the conformance CLI with Node 22 whatever node is first on PATH.
+  mkdir -p "$PEERS/node22/bin"
+  cat >"$PEERS/node22/bin/conformance" <<'LAUNCH'
+#!/usr/bin/env bash
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PATH="$here/node_modules/.bin:$PATH" exec "$here/node_modules/.bin/node" \
+  "$here/node_modules/@modelcontextprotocol/conformance/dist/index.js" "$@"
+LAUNCH
+  chmod +x "$PEERS/node22/bin/conformance"
+  stamp_write node22 "$node22_spec"
+fi
+
+log "ready: $("$PEERS/venv/bin/python" -c 'import importlib.metadata as m; print("mcp", m.version("mcp"))'), \
+node $(node --version), node22 $("$PEERS/node22/node_modules/.bin/node" --version)"
