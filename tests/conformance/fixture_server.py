@@ -1,0 +1,468 @@
+"""MCP server exposing what the official conformance suite's server scenarios call for.
+
+Built with the official Python SDK (`mcp==2.3.0`, `MCPServer`) and served over Streamable HTTP on
+127.0.0.1, with an in-memory event store so SSE streams carry event ids and can be resumed
+(SEP-1699). Every fixture is named and shaped as @modelcontextprotocol/conformance@0.1.16's
+scenario descriptions and the 2025-11-25 specification say:
+
+  tools      test_simple_text, test_image_content, test_audio_content, test_embedded_resource,
+             test_multiple_content_types, test_tool_with_logging, test_tool_with_progress,
+             test_error_handling, test_sampling, test_elicitation,
+             test_elicitation_sep1034_defaults, test_elicitation_sep1330_enums,
+             test_reconnection, json_schema_2020_12_tool
+  resources  test://static-text, test://static-binary, test://watched-resource,
+             template test://template/{id}/data
+  prompts    test_simple_prompt, test_prompt_with_arguments, test_prompt_with_embedded_resource,
+             test_prompt_with_image
+  also       logging/setLevel (per-session level, filters this server's log notifications),
+             resources/subscribe + unsubscribe (per-session), completion/complete, ping.
+
+usage: python fixture_server.py --port PORT
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import itertools
+import json
+import struct
+import warnings
+import wave
+import zlib
+from collections import defaultdict
+from typing import Any
+
+import anyio
+import uvicorn
+
+import mcp.types as types
+from mcp.server.mcpserver import Context, MCPServer, UserMessage
+from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp.shared.exceptions import MCPDeprecationWarning
+
+# The scenarios exercise the 2025-11-25 generation on purpose (logging, sampling, subscribe).
+warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+
+
+# ---- media made here, so the fixture ships no binary files ---------------------------------------
+
+
+def _png_1x1_red() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)  # 1x1, 8-bit RGB
+    pixels = zlib.compress(b"\x00\xff\x00\x00")  # filter byte + one red pixel
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def _wav_silence() -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(1)
+        out.setframerate(8000)
+        out.writeframes(b"\x80" * 800)  # 0.1 s of 8-bit silence
+    return buffer.getvalue()
+
+
+PNG = _png_1x1_red()
+PNG_B64 = base64.b64encode(PNG).decode()
+WAV_B64 = base64.b64encode(_wav_silence()).decode()
+
+
+# ---- per-session state: log level and resource subscriptions ------------------------------------
+
+LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
+log_level: dict[str, str] = {}
+subscriptions: dict[str, set[str]] = defaultdict(set)
+
+
+def session_key(request: Any) -> str:
+    """The Streamable HTTP session a request belongs to (one key for session-less requests)."""
+    headers = getattr(request, "headers", None)
+    return (headers.get("mcp-session-id") if headers is not None else None) or "-"
+
+
+async def log(ctx: Context, level: str, message: str) -> None:
+    """Send a log notification on the request's stream unless the session's level filters it."""
+    threshold = log_level.get(session_key(ctx.request_context.request))
+    if threshold is not None and LOG_LEVELS.index(level) < LOG_LEVELS.index(threshold):
+        return
+    await ctx.session.send_log_message(
+        level=level, data=message, logger="conformance-fixture", related_request_id=ctx.request_id
+    )
+
+
+mcp = MCPServer(
+    "mcpgate-conformance-fixture",
+    version="1.0.0",
+    instructions="Fixture server for the MCP conformance suite's server scenarios.",
+)
+
+
+# ---- tools ---------------------------------------------------------------------------------------
+
+
+@mcp.tool(description="Returns a simple text response")
+def test_simple_text() -> list[types.ContentBlock]:
+    return [types.TextContent(type="text", text="This is a simple text response for testing.")]
+
+
+@mcp.tool(description="Returns a 1x1 red PNG image")
+def test_image_content() -> list[types.ContentBlock]:
+    return [types.ImageContent(type="image", data=PNG_B64, mime_type="image/png")]
+
+
+@mcp.tool(description="Returns a short WAV audio clip")
+def test_audio_content() -> list[types.ContentBlock]:
+    return [types.AudioContent(type="audio", data=WAV_B64, mime_type="audio/wav")]
+
+
+@mcp.tool(description="Returns an embedded text resource")
+def test_embedded_resource() -> list[types.ContentBlock]:
+    return [
+        types.EmbeddedResource(
+            type="resource",
+            resource=types.TextResourceContents(
+                uri="test://embedded-resource", mime_type="text/plain", text="This is an embedded resource content."
+            ),
+        )
+    ]
+
+
+@mcp.tool(description="Returns text, image and embedded resource content together")
+def test_multiple_content_types() -> list[types.ContentBlock]:
+    return [
+        types.TextContent(type="text", text="Multiple content types test:"),
+        types.ImageContent(type="image", data=PNG_B64, mime_type="image/png"),
+        types.EmbeddedResource(
+            type="resource",
+            resource=types.TextResourceContents(
+                uri="test://mixed-content-resource",
+                mime_type="application/json",
+                text=json.dumps({"test": "data", "value": 123}, separators=(",", ":")),
+            ),
+        ),
+    ]
+
+
+@mcp.tool(description="Sends three info log notifications while it runs")
+async def test_tool_with_logging(ctx: Context) -> str:
+    await log(ctx, "info", "Tool execution started")
+    await anyio.sleep(0.05)
+    await log(ctx, "info", "Tool processing data")
+    await anyio.sleep(0.05)
+    await log(ctx, "info", "Tool execution completed")
+    return "Tool with logging executed successfully"
+
+
+@mcp.tool(description="Reports progress 0, 50 and 100 out of 100 when given a progress token")
+async def test_tool_with_progress(ctx: Context) -> str:
+    await ctx.report_progress(0, 100)
+    await anyio.sleep(0.05)
+    await ctx.report_progress(50, 100)
+    await anyio.sleep(0.05)
+    await ctx.report_progress(100, 100)
+    return "Tool with progress executed successfully"
+
+
+@mcp.tool(description="Always fails, reporting the failure as a tool error")
+def test_error_handling() -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text="This tool intentionally returns an error for testing")],
+        is_error=True,
+    )
+
+
+@mcp.tool(description="Asks the client's LLM to answer a prompt (sampling/createMessage)")
+async def test_sampling(prompt: str, ctx: Context) -> types.CallToolResult:
+    if not ctx.session.check_client_capability(types.ClientCapabilities(sampling=types.SamplingCapability())):
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text="The client does not support sampling")], is_error=True
+        )
+    result = await ctx.session.create_message(
+        messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))],
+        max_tokens=100,
+        related_request_id=ctx.request_id,
+    )
+    blocks = result.content if isinstance(result.content, list) else [result.content]
+    answer = " ".join(block.text for block in blocks if isinstance(block, types.TextContent))
+    return types.CallToolResult(content=[types.TextContent(type="text", text=f"LLM response: {answer}")])
+
+
+async def _elicit(ctx: Context, message: str, schema: dict[str, Any], label: str) -> types.CallToolResult:
+    if not ctx.session.check_client_capability(types.ClientCapabilities(elicitation=types.ElicitationCapability())):
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text="The client does not support elicitation")], is_error=True
+        )
+    result = await ctx.session.elicit_form(message, schema, related_request_id=ctx.request_id)
+    content = json.dumps(result.content) if result.content is not None else "null"
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=f"{label}: action={result.action}, content={content}")]
+    )
+
+
+@mcp.tool(description="Asks the user for a username and an email (elicitation/create)")
+async def test_elicitation(message: str, ctx: Context) -> types.CallToolResult:
+    schema = {
+        "type": "object",
+        "properties": {
+            "username": {"type": "string", "description": "User's response"},
+            "email": {"type": "string", "description": "User's email address"},
+        },
+        "required": ["username", "email"],
+    }
+    return await _elicit(ctx, message, schema, "User response")
+
+
+@mcp.tool(description="Elicitation whose schema carries a default for every primitive type (SEP-1034)")
+async def test_elicitation_sep1034_defaults(ctx: Context) -> types.CallToolResult:
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "description": "User name", "default": "John Doe"},
+            "age": {"type": "integer", "description": "User age", "default": 30},
+            "score": {"type": "number", "description": "User score", "default": 95.5},
+            "status": {
+                "type": "string",
+                "description": "User status",
+                "enum": ["active", "inactive", "pending"],
+                "default": "active",
+            },
+            "verified": {"type": "boolean", "description": "Verification status", "default": True},
+        },
+    }
+    return await _elicit(ctx, "Please review and update the form fields with defaults", schema, "Elicitation completed")
+
+
+@mcp.tool(description="Elicitation using all five enum schema variants (SEP-1330)")
+async def test_elicitation_sep1330_enums(ctx: Context) -> types.CallToolResult:
+    schema = {
+        "type": "object",
+        "properties": {
+            "untitledSingle": {
+                "type": "string",
+                "description": "Untitled single-select",
+                "enum": ["option1", "option2", "option3"],
+            },
+            "titledSingle": {
+                "type": "string",
+                "description": "Titled single-select",
+                "oneOf": [
+                    {"const": "value1", "title": "First Option"},
+                    {"const": "value2", "title": "Second Option"},
+                    {"const": "value3", "title": "Third Option"},
+                ],
+            },
+            "legacyEnum": {
+                "type": "string",
+                "description": "Legacy titled single-select (deprecated enumNames)",
+                "enum": ["opt1", "opt2", "opt3"],
+                "enumNames": ["Option One", "Option Two", "Option Three"],
+            },
+            "untitledMulti": {
+                "type": "array",
+                "description": "Untitled multi-select",
+                "items": {"type": "string", "enum": ["option1", "option2", "option3"]},
+            },
+            "titledMulti": {
+                "type": "array",
+                "description": "Titled multi-select",
+                "items": {
+                    "anyOf": [
+                        {"const": "value1", "title": "First Choice"},
+                        {"const": "value2", "title": "Second Choice"},
+                        {"const": "value3", "title": "Third Choice"},
+                    ]
+                },
+            },
+        },
+    }
+    return await _elicit(ctx, "Please choose from the enum fields", schema, "Elicitation completed")
+
+
+@mcp.tool(description="Closes its SSE stream mid-call; the result arrives after the client resumes (SEP-1699)")
+async def test_reconnection(ctx: Context) -> str:
+    await anyio.sleep(0.1)
+    # Only effective for clients at 2025-11-25 or later: the SDK hands out the close callback only
+    # when the client can resume (it got a priming event with an id). Otherwise this is a no-op
+    # and the result comes on the open stream.
+    await ctx.close_sse_stream()
+    await anyio.sleep(0.2)
+    return "Reconnection test completed: the result was delivered after the stream closed"
+
+
+JSON_SCHEMA_2020_12 = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {
+        "address": {
+            "type": "object",
+            "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+        }
+    },
+    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+    "additionalProperties": False,
+}
+
+
+@mcp.tool(description="Tool with JSON Schema 2020-12 features")
+def json_schema_2020_12_tool(name: str | None = None, address: dict[str, Any] | None = None) -> str:
+    return f"Received name={name!r}, address={json.dumps(address)}"
+
+
+# MCPServer derives inputSchema from the signature; the scenario wants these exact keywords
+# ($schema, $defs, additionalProperties) advertised, so publish the hand-written schema.
+mcp._tool_manager.get_tool("json_schema_2020_12_tool").parameters = JSON_SCHEMA_2020_12
+
+
+# ---- resources -----------------------------------------------------------------------------------
+
+
+@mcp.resource("test://static-text", name="static-text", description="A static text resource", mime_type="text/plain")
+def static_text() -> str:
+    return "This is the content of the static text resource."
+
+
+@mcp.resource("test://static-binary", name="static-binary", description="A static PNG image", mime_type="image/png")
+def static_binary() -> bytes:
+    return PNG
+
+
+@mcp.resource(
+    "test://watched-resource",
+    name="watched-resource",
+    description="A resource clients may subscribe to",
+    mime_type="text/plain",
+)
+def watched_resource() -> str:
+    return "This resource can be watched with resources/subscribe."
+
+
+@mcp.resource(
+    "test://template/{id}/data",
+    name="template-data",
+    description="Data for the id in the URI",
+    mime_type="application/json",
+)
+def template_data(id: str) -> str:
+    return json.dumps({"id": id, "templateTest": True, "data": f"Data for ID: {id}"}, separators=(",", ":"))
+
+
+# ---- prompts -------------------------------------------------------------------------------------
+
+
+@mcp.prompt(description="A prompt without arguments")
+def test_simple_prompt() -> list[UserMessage]:
+    return [UserMessage("This is a simple prompt for testing.")]
+
+
+@mcp.prompt(description="A prompt with two required arguments")
+def test_prompt_with_arguments(arg1: str, arg2: str) -> list[UserMessage]:
+    return [UserMessage(f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'")]
+
+
+@mcp.prompt(description="A prompt that embeds the resource named by resourceUri")
+def test_prompt_with_embedded_resource(resourceUri: str) -> list[UserMessage]:  # noqa: N803 (wire name)
+    return [
+        UserMessage(
+            types.EmbeddedResource(
+                type="resource",
+                resource=types.TextResourceContents(
+                    uri=resourceUri, mime_type="text/plain", text="Embedded resource content for testing."
+                ),
+            )
+        ),
+        UserMessage("Please process the embedded resource above."),
+    ]
+
+
+@mcp.prompt(description="A prompt with an image")
+def test_prompt_with_image() -> list[UserMessage]:
+    return [
+        UserMessage(types.ImageContent(type="image", data=PNG_B64, mime_type="image/png")),
+        UserMessage("Please analyze the image above."),
+    ]
+
+
+# ---- completion, logging level, subscriptions ----------------------------------------------------
+
+ARGUMENT_SUGGESTIONS = {"arg1": ["paris", "park", "party"], "arg2": ["world", "word", "work"]}
+
+
+@mcp.completion()
+async def complete(ref: Any, argument: types.CompletionArgument, context: Any) -> types.Completion:
+    if isinstance(ref, types.PromptReference) and ref.name == "test_prompt_with_arguments":
+        pool = ARGUMENT_SUGGESTIONS.get(argument.name, [])
+    elif isinstance(ref, types.ResourceTemplateReference) and argument.name == "id":
+        pool = [str(n) for n in itertools.chain(range(1, 10), (123,))]
+    else:
+        pool = []
+    values = [value for value in pool if value.startswith(argument.value)]
+    return types.Completion(values=values, total=len(values), has_more=False)
+
+
+# MCPServer 2.3.0 has no decorator for these three 2025-11-25 methods; register them on the
+# low-level server it wraps.
+async def set_logging_level(ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
+    log_level[session_key(ctx.request)] = params.level
+    return types.EmptyResult()
+
+
+async def subscribe(ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:
+    subscriptions[session_key(ctx.request)].add(str(params.uri))
+    return types.EmptyResult()
+
+
+async def unsubscribe(ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+    subscriptions[session_key(ctx.request)].discard(str(params.uri))
+    return types.EmptyResult()
+
+
+_lowlevel = mcp._lowlevel_server
+_lowlevel.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_logging_level)
+_lowlevel.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)
+_lowlevel.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
+
+
+# ---- resumable streams ---------------------------------------------------------------------------
+
+
+class MemoryEventStore(EventStore):
+    """Keeps every SSE event so a client reconnecting with Last-Event-ID gets what it missed."""
+
+    def __init__(self) -> None:
+        self._events: list[tuple[EventId, StreamId, types.JSONRPCMessage | None]] = []
+        self._index: dict[EventId, int] = {}
+        self._next = itertools.count(1)
+
+    async def store_event(self, stream_id: StreamId, message: types.JSONRPCMessage | None) -> EventId:
+        event_id = f"{stream_id}:{next(self._next)}"
+        self._index[event_id] = len(self._events)
+        self._events.append((event_id, stream_id, message))
+        return event_id
+
+    async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
+        position = self._index.get(last_event_id)
+        if position is None:
+            return None
+        stream_id = self._events[position][1]
+        for event_id, stream, message in self._events[position + 1 :]:
+            if stream == stream_id and message is not None:  # priming events carry no message
+                await send_callback(EventMessage(message, event_id))
+        return stream_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
+    args = parser.parse_args()
+    app = mcp.streamable_http_app(host="127.0.0.1", event_store=MemoryEventStore(), retry_interval=1000)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
