@@ -5,6 +5,7 @@
 #
 #   scripts/peers.sh            install what is missing or outdated
 #   PEERS_FORCE=1 scripts/peers.sh   reinstall everything
+#   PEERS_DIR=/elsewhere scripts/peers.sh   install somewhere else than .peers/
 #
 # Components:
 #   .peers/venv    Python venv: mcp (official SDK), markitdown-mcp, pytest, PyJWT, cryptography
@@ -13,12 +14,12 @@
 #   .peers/node22  npm folder with Node 22 (npm package `node`) and @modelcontextprotocol/conformance,
 #                  which needs Node 22; run it as `.peers/node22/bin/conformance`
 #
-# Needs only python3 (3.11), node (20) and npm on PATH. Time: ~90 s from scratch (markitdown's
-# onnxruntime dependency dominates), ~1 s when everything is up to date.
+# Needs only python3 (3.11), node (20) and npm on PATH. Time: ~75 s from scratch (markitdown's
+# onnxruntime dependency dominates), under a second when everything is up to date.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PEERS="$ROOT/.peers"
+PEERS="${PEERS_DIR:-$ROOT/.peers}"   # PEERS_DIR relocates the whole install
 mkdir -p "$PEERS"
 
 # ---- pinned versions (see /work/shared/PEERS.md) -----------------------------------------------
@@ -52,7 +53,7 @@ py_spec="$(python3 --version 2>&1) ${PY_PKGS[*]}"
 if stamp_ok venv "$py_spec" && [ -x "$PEERS/venv/bin/python" ]; then
   log "venv up to date: ${PY_PKGS[*]}"
 else
-  log "installing Python venv .peers/venv: ${PY_PKGS[*]}"
+  log "installing Python venv $PEERS/venv: ${PY_PKGS[*]}"
   rm -rf "$PEERS/venv" "$PEERS/.stamp-venv"
   python3 -m venv "$PEERS/venv"
   "$PEERS/venv/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PKGS[@]}"
@@ -72,7 +73,7 @@ node_spec="$(node --version) ${NODE_PKGS[*]}"
 if stamp_ok node "$node_spec" && [ -d "$PEERS/node/node_modules/@modelcontextprotocol/sdk" ]; then
   log "node up to date: ${NODE_PKGS[*]}"
 else
-  log "installing npm folder .peers/node (Node $(node --version)): ${NODE_PKGS[*]}"
+  log "installing npm folder $PEERS/node (Node $(node --version)): ${NODE_PKGS[*]}"
   rm -f "$PEERS/.stamp-node"
   npm_folder "$PEERS/node" "${NODE_PKGS[@]}"
   stamp_write node "$node_spec"
@@ -83,7 +84,7 @@ node22_spec="${NODE22_PKGS[*]}"
 if stamp_ok node22 "$node22_spec" && [ -x "$PEERS/node22/bin/conformance" ]; then
   log "node22 up to date: ${NODE22_PKGS[*]}"
 else
-  log "installing npm folder .peers/node22: ${NODE22_PKGS[*]}"
+  log "installing npm folder $PEERS/node22: ${NODE22_PKGS[*]}"
   rm -f "$PEERS/.stamp-node22"
   npm_folder "$PEERS/node22" "${NODE22_PKGS[@]}"
   node22="$PEERS/node22/node_modules/.bin/node"

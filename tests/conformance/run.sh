@@ -22,7 +22,10 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/../e2e/lib/common.sh"
 LOG_TAG="conformance $MODE"
 OUT="$HERE/.out"
-trap stop_all EXIT
+# On any exit: stop what we started; an early failure still ends with a verdict line.
+DONE=0
+on_exit() { stop_all; if [ "$DONE" = 0 ]; then echo "Total: 0 passed, 1 failed"; fi; }
+trap on_exit EXIT
 trap 'exit 130' INT TERM
 
 "$ROOT/scripts/peers.sh"
@@ -65,8 +68,8 @@ grep -h -B1 -A2 '"status": "FAILURE"' "$OUT"/results/*/checks.json 2>/dev/null |
 total="$(grep -E '^Total: [0-9]+ passed, [0-9]+ failed' "$OUT/conformance.log" || true)"
 if [ -z "$total" ]; then
   log "the conformance run ended without a total (exit $rc); its log:"; tail -n 40 "$OUT/conformance.log"
-  echo "Total: 0 passed, 1 failed"
   exit 1
 fi
+DONE=1
 echo "$total"
 exit "$rc"

@@ -24,7 +24,10 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LOG_TAG="e2e $MODE"
 OUT="$HERE/.out"
 SUITES="${E2E_SUITES:-python node}"
-trap stop_all EXIT
+# On any exit: stop what we started; an early failure still ends with a verdict line.
+DONE=0
+on_exit() { stop_all; if [ "$DONE" = 0 ]; then echo "0 passed, 1 failed"; fi; }
+trap on_exit EXIT
 trap 'exit 130' INT TERM
 
 "$ROOT/scripts/peers.sh"
@@ -102,4 +105,5 @@ done
 
 stop_all
 log "summary ($MODE):"
+DONE=1
 python3 "$HERE/lib/junit_summary.py" "${REPORTS[@]}"

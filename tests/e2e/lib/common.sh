@@ -3,7 +3,8 @@
 # exactly those on exit; picks free loopback ports at run time; waits for services to answer.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
-PEERS="$ROOT/.peers"
+PEERS="${PEERS_DIR:-$ROOT/.peers}"
+export PEERS_DIR="$PEERS"
 STARTED_PIDS=()
 
 log() { printf '[%s] %s\n' "${LOG_TAG:-e2e}" "$*"; }
