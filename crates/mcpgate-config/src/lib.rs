@@ -56,6 +56,8 @@ pub struct Listen {
     pub max_body_bytes: usize,
     /// Events kept per SSE stream for `Last-Event-ID` resumption.
     pub resume_buffer: usize,
+    /// Items per page of merged lists (0: one page).
+    pub page_size: usize,
 }
 
 /// Validated naming settings.

@@ -52,6 +52,9 @@ pub struct ListenSpec {
     pub max_body_bytes: usize,
     /// Events kept per SSE stream for `Last-Event-ID` resumption. Default 64.
     pub resume_buffer: usize,
+    /// Items per page of merged `*/list` results; 0 (default) returns every item in one
+    /// page. Cursors are the gateway's own and opaque.
+    pub page_size: usize,
 }
 
 impl Default for ListenSpec {
@@ -67,6 +70,7 @@ impl Default for ListenSpec {
             session_idle_timeout: HumanDuration(std::time::Duration::from_secs(30 * 60)),
             max_body_bytes: 4 << 20,
             resume_buffer: 64,
+            page_size: 0,
         }
     }
 }
