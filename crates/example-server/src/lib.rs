@@ -1,0 +1,236 @@
+//! `mcpgate-example-server`: a small MCP server written on tokio, hyper and serde_json, without
+//! an MCP SDK.
+//!
+//! It plays three roles:
+//! 1. the example server that mcpgate's built-in example config runs over stdio — a new
+//!    user's first MCP server, so every tool does something real;
+//! 2. the in-process fixture upstream of mcpgate's integration tests ([`ExampleServer`],
+//!    [`spawn_http`], [`ExampleServer::serve_io`], [`Stats`], fault injection via [`Fault`]);
+//! 3. the fast upstream of the benchmark harness (`--extra-tools`, `--result-bytes`,
+//!    pre-serialized lists, no locks across awaits).
+//!
+//! It speaks the session-based protocol versions [`SUPPORTED_VERSIONS`] over stdio,
+//! Streamable HTTP (`/mcp`) and the legacy HTTP+SSE transport (`/sse` + `/message`).
+//! See `README.md` beside this crate for the tools, prompts, resources and flags.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use mcpgate_example_server::{Options, spawn_http};
+//! let server = spawn_http(Options::default()).await?;
+//! println!("MCP endpoint: {}", server.mcp_url());
+//! // ... drive a client against it, then:
+//! assert!(server.stats().snapshot().requests > 0);
+//! # Ok(()) }
+//! ```
+
+mod clock;
+mod content;
+mod http;
+mod jsonrpc;
+mod markdown;
+mod options;
+mod server;
+mod session;
+mod stats;
+mod stdio;
+mod tools;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use content::{COUNTER_URI, LOGO_URI, NOTES_TEMPLATE, README_URI};
+pub use http::{MCP_PATH, MESSAGE_PATH, SSE_PATH};
+pub use markdown::convert as convert_to_markdown;
+pub use options::{DEFAULT_NAME, Fault, FaultParseError, Options};
+pub use session::{LogLevel, SUPPORTED_VERSIONS};
+pub use stats::{Stats, StatsSnapshot};
+
+use server::Shared;
+
+/// Why a `serve_*` function returned with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The `crash-after:N` fault fired (the binary exits with status 1).
+    #[error("crash-after fault: stopped after the configured number of requests")]
+    Crashed,
+    /// Reading or writing the transport failed.
+    #[error("transport i/o failed")]
+    Io(#[source] std::io::Error),
+}
+
+/// A handle on one example server: its state, counters and notification triggers.
+/// Cheap to clone; every clone drives the same server.
+#[derive(Clone)]
+pub struct ExampleServer {
+    shared: Arc<Shared>,
+}
+
+impl ExampleServer {
+    /// A server with these options (nothing is served until a `serve_*` method runs).
+    pub fn new(opts: Options) -> ExampleServer {
+        ExampleServer {
+            shared: Shared::new(opts),
+        }
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &Options {
+        &self.shared.opts
+    }
+
+    /// Live counters (requests, per-method counts, tool calls, sessions, …).
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// Sessions currently registered (stdio connections, HTTP sessions, legacy SSE streams).
+    pub fn session_count(&self) -> usize {
+        self.shared.session_count()
+    }
+
+    /// Adds an echo-like tool named `name` and sends `notifications/tools/list_changed` to
+    /// every session (as the `add_tool` tool does). False when the name is taken.
+    pub fn add_tool(&self, name: &str) -> bool {
+        self.shared.add_tool(name)
+    }
+
+    /// Sends `notifications/tools/list_changed` to every session; returns how many took it.
+    pub fn notify_tools_list_changed(&self) -> usize {
+        self.shared
+            .broadcast(jsonrpc::bare_notification("notifications/tools/list_changed"))
+    }
+
+    /// Sends `notifications/prompts/list_changed` to every session.
+    pub fn notify_prompts_list_changed(&self) -> usize {
+        self.shared
+            .broadcast(jsonrpc::bare_notification("notifications/prompts/list_changed"))
+    }
+
+    /// Sends `notifications/resources/list_changed` to every session.
+    pub fn notify_resources_list_changed(&self) -> usize {
+        self.shared
+            .broadcast(jsonrpc::bare_notification("notifications/resources/list_changed"))
+    }
+
+    /// Sends `notifications/resources/updated` to the sessions subscribed to `uri` (bumping
+    /// the counter first when `uri` is [`COUNTER_URI`]); returns how many were notified.
+    pub fn notify_resource_updated(&self, uri: &str) -> usize {
+        if uri == COUNTER_URI {
+            self.shared.bump_counter();
+        }
+        self.shared.notify_resource_updated(uri)
+    }
+
+    /// Sends a `notifications/message` outside any request to every session whose level
+    /// (`logging/setLevel`) lets it through.
+    pub fn log(&self, level: LogLevel, message: &str) -> usize {
+        self.shared.log_all(level, "example", message)
+    }
+
+    /// Stops every transport loop of this server (`serve_*` return soon after).
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// Serves Streamable HTTP (`/mcp`) and legacy SSE (`/sse`, `/message`) on `listener` until
+    /// [`ExampleServer::shutdown`]; dropping the future closes every connection.
+    pub async fn serve_http(&self, listener: TcpListener) -> std::io::Result<()> {
+        http::serve(self.shared.clone(), listener).await
+    }
+
+    /// Serves one stdio session over the process's stdin and stdout until stdin ends.
+    pub async fn serve_stdio(&self) -> Result<(), ServeError> {
+        self.serve_io(tokio::io::stdin(), tokio::io::stdout()).await
+    }
+
+    /// Serves one newline-delimited JSON-RPC session over any byte streams (e.g. the halves of
+    /// a `tokio::io::duplex`) until `reader` ends. Requests still running at the end get
+    /// two seconds to finish. Under the crash fault it returns [`ServeError::Crashed`] without
+    /// writing anything more.
+    pub async fn serve_io<R, W>(&self, reader: R, writer: W) -> Result<(), ServeError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        stdio::serve(self.shared.clone(), reader, writer).await
+    }
+}
+
+/// Serves HTTP on `listener` with `opts` (see [`ExampleServer::serve_http`]).
+pub async fn serve_http(listener: TcpListener, opts: Options) -> std::io::Result<()> {
+    ExampleServer::new(opts).serve_http(listener).await
+}
+
+/// Serves stdio with `opts` (see [`ExampleServer::serve_stdio`]).
+pub async fn serve_stdio(opts: Options) -> Result<(), ServeError> {
+    ExampleServer::new(opts).serve_stdio().await
+}
+
+/// An example server running on `127.0.0.1:<ephemeral port>` in a background task, for tests
+/// and benchmarks. Dropping it stops the server and closes its connections.
+pub struct HttpFixture {
+    addr: SocketAddr,
+    server: ExampleServer,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts an HTTP example server on an ephemeral loopback port.
+pub async fn spawn_http(opts: Options) -> std::io::Result<HttpFixture> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let server = ExampleServer::new(opts);
+    let task = tokio::spawn({
+        let server = server.clone();
+        async move { server.serve_http(listener).await }
+    });
+    Ok(HttpFixture { addr, server, task })
+}
+
+impl HttpFixture {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/mcp` (Streamable HTTP).
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}{MCP_PATH}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/sse` (legacy HTTP+SSE).
+    pub fn sse_url(&self) -> String {
+        format!("http://{}{SSE_PATH}", self.addr)
+    }
+
+    /// The server handle (stats, notification triggers).
+    pub fn server(&self) -> &ExampleServer {
+        &self.server
+    }
+
+    /// Shorthand for `self.server().stats()`.
+    pub fn stats(&self) -> &Stats {
+        self.server.stats()
+    }
+
+    /// Stops the server and waits for its accept loop to end (open connections close).
+    pub async fn shutdown(mut self) {
+        self.server.shutdown();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for HttpFixture {
+    fn drop(&mut self) {
+        self.server.shutdown();
+        self.task.abort();
+    }
+}
+
+/// A fresh, unguessable session id (128 random bits, hex).
+fn new_session_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}

@@ -1,0 +1,152 @@
+//! Run-time knobs of the example server: the `Options` struct shared by the CLI and in-process
+//! users (tests, benchmarks), and the fault modes tests use to simulate broken upstreams.
+//!
+//! This module only describes behaviour; the transports and the dispatcher act on it.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Default `serverInfo.name` reported by `initialize`.
+pub const DEFAULT_NAME: &str = "mcpgate-example";
+
+/// Everything that changes how the example server behaves.
+///
+/// `Options::default()` is the friendly example server: no pagination, no extra tools, no faults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `serverInfo.name` in the `initialize` result.
+    pub name: String,
+    /// Page size for `tools/list`, `prompts/list`, `resources/list` and
+    /// `resources/templates/list`; `None` returns every item in one page.
+    pub page_size: Option<usize>,
+    /// Number of generated tools `tool_0000`, `tool_0001`, … (each echoes its `message`),
+    /// for big-list benchmarks.
+    pub extra_tools: usize,
+    /// When set, the tool `blob_result` exists and returns a text of exactly this many bytes.
+    pub result_bytes: Option<usize>,
+    /// Delay applied to every `tools/call` before the tool runs (cancellable).
+    pub call_delay: Duration,
+    /// Injected faults, for tests of how a gateway copes with broken servers.
+    pub faults: Vec<Fault>,
+    /// HTTP only: serve Streamable HTTP without sessions (no `Mcp-Session-Id`, no GET stream,
+    /// no server→client requests).
+    pub stateless: bool,
+    /// HTTP only: answer every POSTed request with a `text/event-stream` response, even when a
+    /// single JSON object would do.
+    pub sse_responses: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            name: DEFAULT_NAME.to_owned(),
+            page_size: None,
+            extra_tools: 0,
+            result_bytes: None,
+            call_delay: Duration::ZERO,
+            faults: Vec::new(),
+            stateless: false,
+            sse_responses: false,
+        }
+    }
+}
+
+impl Options {
+    /// True when `tools/call` must never be answered.
+    pub(crate) fn hangs(&self) -> bool {
+        self.faults.iter().any(|f| matches!(f, Fault::Hang))
+    }
+
+    /// True when `tools/call` must be answered with bytes that are not JSON.
+    pub(crate) fn garbage(&self) -> bool {
+        self.faults.iter().any(|f| matches!(f, Fault::Garbage))
+    }
+
+    /// The number of requests answered before the injected crash, if any.
+    pub(crate) fn crash_after(&self) -> Option<u64> {
+        self.faults.iter().find_map(|f| match f {
+            Fault::CrashAfter(n) => Some(*n),
+            _ => None,
+        })
+    }
+
+    /// Delay before answering `initialize`.
+    pub(crate) fn slow_start(&self) -> Duration {
+        self.faults
+            .iter()
+            .find_map(|f| match f {
+                Fault::SlowStart(d) => Some(*d),
+                _ => None,
+            })
+            .unwrap_or(Duration::ZERO)
+    }
+}
+
+/// A fault injected on purpose, for gateway tests. Written on the command line as
+/// `hang`, `crash-after:N`, `garbage` or `slow-start:MS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Never answer `tools/call` (other methods still work). A cancellation still stops it.
+    Hang,
+    /// Answer the first N JSON-RPC requests (`initialize` included); on request N+1 the stdio
+    /// server exits with status 1 (in process: `serve_*` returns an error) and the HTTP server
+    /// drops the connection that carries it, and every later one, without a response.
+    CrashAfter(u64),
+    /// Answer `tools/call` with bytes that are not JSON: a non-JSON line on stdout, a non-JSON
+    /// `application/json` body (or SSE `data:`) on HTTP.
+    Garbage,
+    /// Sleep this long before answering `initialize`.
+    SlowStart(Duration),
+}
+
+/// A `--fault` value that could not be parsed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid fault {0:?}: expected hang, crash-after:N, garbage or slow-start:MS")]
+pub struct FaultParseError(String);
+
+impl FromStr for Fault {
+    type Err = FaultParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || FaultParseError(s.to_owned());
+        match s.split_once(':') {
+            None if s == "hang" => Ok(Fault::Hang),
+            None if s == "garbage" => Ok(Fault::Garbage),
+            Some(("crash-after", n)) => n.parse().map(Fault::CrashAfter).map_err(|_| err()),
+            Some(("slow-start", ms)) => ms
+                .parse()
+                .map(|ms| Fault::SlowStart(Duration::from_millis(ms)))
+                .map_err(|_| err()),
+            _ => Err(err()),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Hang => f.write_str("hang"),
+            Fault::CrashAfter(n) => write!(f, "crash-after:{n}"),
+            Fault::Garbage => f.write_str("garbage"),
+            Fault::SlowStart(d) => write!(f, "slow-start:{}", d.as_millis()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_parse_and_print() {
+        for s in ["hang", "garbage", "crash-after:3", "slow-start:250"] {
+            let f: Fault = s.parse().unwrap();
+            assert_eq!(f.to_string(), s);
+        }
+        assert_eq!("crash-after:7".parse::<Fault>().unwrap(), Fault::CrashAfter(7));
+        for bad in ["", "crash", "crash-after:", "crash-after:x", "slow-start:-1", "hang:1"] {
+            assert!(bad.parse::<Fault>().is_err(), "{bad}");
+        }
+    }
+}
