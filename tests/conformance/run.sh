@@ -12,7 +12,7 @@
 # Output and per-scenario checks.json go to tests/conformance/.out/. Prints the suite's
 # `Total: N passed, M failed` line last and exits non-zero when a check failed.
 # Options: CONFORMANCE_SUITE=active|all|pending (default active: the 30 non-pending scenarios).
-# Time: ~10 s warm (direct); gateway adds the release build; first run adds ~75 s of installs.
+# Time: ~5 s warm (direct); gateway adds the release build; a first run adds ~75 s of installs.
 set -euo pipefail
 
 MODE="${1:-direct}"

@@ -13,7 +13,8 @@
 #            prefix (ev_, evhttp_, md_, mdhttp_).
 # Reports land in tests/e2e/.out/. The last line is `N passed, M failed`; exit 1 on any failure.
 # Options: E2E_SUITES="python node" (default both).
-# Time: direct ~40 s warm; gateway ~80 s plus the release build; first run adds ~75 s of installs.
+# Time: direct ~35 s warm; gateway about twice that plus the release build; a first run adds
+# ~75 s of installs.
 set -euo pipefail
 
 MODE="${1:-direct}"
