@@ -1,0 +1,550 @@
+//! [`Connection`]: the public handle on one upstream session, the state its transports share
+//! ([`Shared`]: pending requests, the inbound handler, the close signal), message encoding,
+//! and the `initialize` handshake.
+//!
+//! Transport details (processes, HTTP, SSE) live in [`crate::stdio`], [`crate::sse`] and
+//! [`crate::streamable`]; this module only routes between them and the caller.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use mcpgate_proto::jsonrpc::Parsed;
+use mcpgate_proto::raw::write_json_string;
+use mcpgate_proto::{Message, ObjectEdit, ParseError, RawJson, version};
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::pending::{Driver, PendingMap, PendingRequest};
+use crate::sse::SseTransport;
+use crate::stdio::StdioTransport;
+use crate::streamable::StreamableTransport;
+use crate::{ConnectOptions, Inbound, InboundHandler, InitializeResult, TransportSpec, UpstreamError};
+
+/// State shared by a connection's handle, its transport tasks and its pending requests.
+pub(crate) struct Shared {
+    /// Target name, for logs.
+    pub(crate) target: Arc<str>,
+    handler: Arc<dyn InboundHandler>,
+    /// Requests awaiting responses.
+    pub(crate) pending: Arc<PendingMap>,
+    /// Fires when the connection is finished; transport tasks stop on it.
+    pub(crate) cancel: CancellationToken,
+    closed: AtomicBool,
+    life: Mutex<Life>,
+    /// Bound on one message / event / body.
+    pub(crate) max_message_bytes: usize,
+}
+
+/// Whether the handler has been told about the end (it is told once, and only about
+/// connections whose `connect` succeeded).
+#[derive(Default)]
+struct Life {
+    announced: bool,
+    /// `Some(reason)` once finished.
+    ended: Option<Option<UpstreamError>>,
+    told: bool,
+}
+
+impl Shared {
+    pub(crate) fn new(target: Arc<str>, handler: Arc<dyn InboundHandler>, max_message_bytes: usize) -> Self {
+        Shared {
+            target,
+            handler,
+            pending: Arc::new(PendingMap::new()),
+            cancel: CancellationToken::new(),
+            closed: AtomicBool::new(false),
+            life: Mutex::new(Life::default()),
+            max_message_bytes,
+        }
+    }
+
+    /// Routes one message from the server: responses to their pending request, everything
+    /// else to the handler.
+    pub(crate) fn dispatch(&self, message: Message, related: Option<u64>) {
+        if message.is_response() {
+            let Some(id) = response_id(&message) else {
+                tracing::warn!(target = %self.target, id = ?message.id, error = ?message.error, "Dropped an upstream response whose id is not one of ours.");
+                return;
+            };
+            if !self.pending.complete(id, Ok(message)) {
+                tracing::debug!(target = %self.target, id, "Dropped an upstream response to an unknown or forgotten request.");
+            }
+            return;
+        }
+        let inbound = if message.is_request() {
+            Inbound::Request { message, related }
+        } else {
+            Inbound::Notification { message, related }
+        };
+        self.handler.on_message(inbound);
+    }
+
+    /// Parses and routes the bytes of one message (or a batch). Returns whether it held the
+    /// response to request `ours`.
+    pub(crate) fn dispatch_bytes(
+        &self,
+        bytes: Bytes,
+        related: Option<u64>,
+        ours: Option<u64>,
+    ) -> Result<bool, ParseError> {
+        let is_ours = |m: &Message| ours.is_some() && m.is_response() && response_id(m) == ours;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+            let message = Message::parse(bytes)?;
+            let hit = is_ours(&message);
+            self.dispatch(message, related);
+            return Ok(hit);
+        }
+        let mut hit = false;
+        match Message::parse_any(bytes)? {
+            Parsed::Single(message) => {
+                hit = is_ours(&message);
+                self.dispatch(message, related);
+            }
+            Parsed::Batch(items) => {
+                for item in items {
+                    match item {
+                        Ok(message) => {
+                            hit |= is_ours(&message);
+                            self.dispatch(message, related);
+                        }
+                        Err(e) => {
+                            tracing::warn!(target = %self.target, error = %e, "Skipped an invalid message in an upstream batch.")
+                        }
+                    }
+                }
+            }
+        }
+        Ok(hit)
+    }
+
+    /// Ends the connection once: fails pending requests, stops the transport tasks and tells
+    /// the handler. Returns false if it had already ended.
+    pub(crate) fn finish(&self, error: Option<UpstreamError>) -> bool {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        match &error {
+            Some(e) => tracing::warn!(target = %self.target, error = %e, "Upstream connection lost."),
+            None => tracing::debug!(target = %self.target, "Upstream connection closed."),
+        }
+        let for_pending = error.as_ref().map_or_else(
+            || UpstreamError::Closed("the connection was closed".into()),
+            UpstreamError::for_pending,
+        );
+        self.pending.close(for_pending);
+        self.cancel.cancel();
+        let tell = {
+            let mut life = self.life.lock();
+            life.ended = Some(error.clone());
+            let tell = life.announced && !life.told;
+            life.told |= tell;
+            tell
+        };
+        if tell {
+            self.handler.on_message(Inbound::Closed { error });
+        }
+        true
+    }
+
+    /// Marks the connection as handed to the caller; from now on its end is reported.
+    fn announce(&self) {
+        let tell = {
+            let mut life = self.life.lock();
+            life.announced = true;
+            match life.ended.clone() {
+                Some(error) if !life.told => {
+                    life.told = true;
+                    Some(error)
+                }
+                _ => None,
+            }
+        };
+        if let Some(error) = tell {
+            self.handler.on_message(Inbound::Closed { error });
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The error for an operation attempted after the end.
+    pub(crate) fn closed_error(&self) -> UpstreamError {
+        match &self.life.lock().ended {
+            Some(Some(e)) => e.for_pending(),
+            _ => UpstreamError::Closed("the connection was closed".into()),
+        }
+    }
+}
+
+/// Our ids are non-negative JSON numbers.
+pub(crate) fn response_id(message: &Message) -> Option<u64> {
+    message.id.as_ref()?.as_str().parse().ok()
+}
+
+/// How messages are framed on the wire.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// One line per message (stdio): no raw line breaks inside, `\n` after.
+    Line,
+    /// One HTTP body per message.
+    Body,
+}
+
+/// Encodes a request without building a [`Message`] (one allocation).
+pub(crate) fn encode_request(id: u64, method: &str, params: Option<&RawJson>, framing: Framing) -> Bytes {
+    let mut buf = BytesMut::with_capacity(48 + method.len() + params.map_or(0, |p| p.as_bytes().len()));
+    buf.put_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    let _ = write!(buf, "{id}");
+    buf.put_slice(b",\"method\":");
+    write_json_string(&mut buf, method);
+    if let Some(p) = params {
+        buf.put_slice(b",\"params\":");
+        buf.put_slice(p.as_bytes());
+    }
+    buf.put_u8(b'}');
+    frame(buf, framing)
+}
+
+/// Encodes a notification.
+pub(crate) fn encode_notification(method: &str, params: Option<&RawJson>, framing: Framing) -> Bytes {
+    let mut buf = BytesMut::with_capacity(40 + method.len() + params.map_or(0, |p| p.as_bytes().len()));
+    buf.put_slice(b"{\"jsonrpc\":\"2.0\",\"method\":");
+    write_json_string(&mut buf, method);
+    if let Some(p) = params {
+        buf.put_slice(b",\"params\":");
+        buf.put_slice(p.as_bytes());
+    }
+    buf.put_u8(b'}');
+    frame(buf, framing)
+}
+
+/// Encodes any message.
+pub(crate) fn encode_message(message: &Message, framing: Framing) -> Bytes {
+    let mut buf = BytesMut::new();
+    message.write(&mut buf);
+    frame(buf, framing)
+}
+
+fn frame(mut buf: BytesMut, framing: Framing) -> Bytes {
+    if framing == Framing::Line {
+        flatten_line_breaks(&mut buf);
+        buf.put_u8(b'\n');
+    }
+    buf.freeze()
+}
+
+/// Replaces raw CR/LF with spaces. In valid JSON they can only be whitespace between tokens
+/// (strings cannot contain raw control characters), so the value is unchanged.
+pub(crate) fn flatten_line_breaks(buf: &mut [u8]) {
+    let mut at = 0;
+    while let Some(i) = memchr::memchr2(b'\n', b'\r', &buf[at..]) {
+        buf[at + i] = b' ';
+        at += i + 1;
+    }
+}
+
+/// The transport under a connection.
+pub(crate) enum Transport {
+    Stdio(StdioTransport),
+    Sse(SseTransport),
+    Streamable(StreamableTransport),
+}
+
+impl Transport {
+    fn framing(&self) -> Framing {
+        match self {
+            Transport::Stdio(_) => Framing::Line,
+            _ => Framing::Body,
+        }
+    }
+
+    /// Starts delivering request `id`; the returned driver (if any) must be polled.
+    fn start_request(&self, id: u64, body: Bytes) -> Result<Option<Driver>, UpstreamError> {
+        match self {
+            Transport::Stdio(t) => t.start(body),
+            Transport::Sse(t) => Ok(Some(t.post_driver(body))),
+            Transport::Streamable(t) => Ok(Some(t.request_driver(id, body))),
+        }
+    }
+
+    /// Delivers a notification or response.
+    async fn send(&self, body: Bytes) -> Result<(), UpstreamError> {
+        match self {
+            Transport::Stdio(t) => t.send(body).await,
+            Transport::Sse(t) => t.post(body).await,
+            Transport::Streamable(t) => t.post_one_way(body).await,
+        }
+    }
+
+    /// Resolves when the transport is fully torn down (the process reaped).
+    async fn terminated(&self, shared: &Shared) {
+        match self {
+            Transport::Stdio(t) => t.terminated().await,
+            _ => shared.cancel.cancelled().await,
+        }
+    }
+}
+
+struct ConnInner {
+    shared: Arc<Shared>,
+    transport: Transport,
+    requested_version: &'static str,
+    version: OnceLock<&'static str>,
+    closing: AtomicBool,
+}
+
+impl Drop for ConnInner {
+    fn drop(&mut self) {
+        if let Transport::Streamable(t) = &self.transport
+            && !self.shared.is_closed()
+            && !self.closing.load(Ordering::Acquire)
+        {
+            t.delete_in_background();
+        }
+        self.shared.finish(None);
+    }
+}
+
+/// One live session with one upstream MCP server. Cheap to clone; the session ends when
+/// [`Connection::close`] is called or the last clone is dropped (which also tears down a
+/// stdio server's process group).
+#[derive(Clone)]
+pub struct Connection(Arc<ConnInner>);
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("target", &self.0.shared.target)
+            .field("protocol_version", &self.protocol_version())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Starts the transport and performs `initialize` + `notifications/initialized`, all
+    /// bounded by `opts.connect_timeout`.
+    ///
+    /// Fails with [`UpstreamError::Protocol`] if the server answers a protocol version mcpgate
+    /// does not speak. The handler may receive server messages before this returns, but
+    /// [`Inbound::Closed`] only for connections this returned.
+    pub async fn connect(
+        spec: &TransportSpec,
+        opts: ConnectOptions,
+        handler: Arc<dyn InboundHandler>,
+    ) -> Result<(Connection, InitializeResult), UpstreamError> {
+        let shared = Arc::new(Shared::new(opts.target.clone(), handler, opts.max_message_bytes));
+        let attempt = async {
+            let transport = match spec {
+                TransportSpec::Stdio {
+                    command,
+                    args,
+                    env,
+                    cwd,
+                } => Transport::Stdio(StdioTransport::spawn(
+                    command,
+                    args,
+                    env,
+                    cwd.as_deref(),
+                    shared.clone(),
+                )?),
+                TransportSpec::Sse { url, headers } => {
+                    Transport::Sse(SseTransport::connect(&opts.http, url, headers, shared.clone()).await?)
+                }
+                TransportSpec::StreamableHttp { url, headers } => {
+                    Transport::Streamable(StreamableTransport::new(&opts.http, url, headers, shared.clone()))
+                }
+            };
+            let conn = Connection(Arc::new(ConnInner {
+                shared: shared.clone(),
+                transport,
+                requested_version: opts.protocol_version,
+                version: OnceLock::new(),
+                closing: AtomicBool::new(false),
+            }));
+            let init = conn.initialize(&opts).await?;
+            Ok((conn, init))
+        };
+        let outcome = match tokio::time::timeout(opts.connect_timeout, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(UpstreamError::Timeout),
+        };
+        match outcome {
+            Ok((conn, init)) => {
+                shared.announce();
+                tracing::debug!(target = %shared.target, version = %init.protocol_version, "Upstream connected.");
+                Ok((conn, init))
+            }
+            Err(e) => {
+                shared.finish(Some(e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    async fn initialize(&self, opts: &ConnectOptions) -> Result<InitializeResult, UpstreamError> {
+        let mut params =
+            BytesMut::with_capacity(64 + opts.capabilities.as_bytes().len() + opts.client_info.as_bytes().len());
+        params.put_slice(b"{\"protocolVersion\":");
+        write_json_string(&mut params, opts.protocol_version);
+        params.put_slice(b",\"capabilities\":");
+        params.put_slice(opts.capabilities.as_bytes());
+        params.put_slice(b",\"clientInfo\":");
+        params.put_slice(opts.client_info.as_bytes());
+        params.put_u8(b'}');
+        let params = RawJson::parse(params.freeze())
+            .map_err(|e| UpstreamError::Protocol(format!("invalid client info or capabilities: {e}")))?;
+
+        let response = self.request("initialize", Some(params)).await?;
+        if let Some(error) = &response.error {
+            return Err(UpstreamError::Protocol(format!(
+                "the upstream rejected initialize: {error}"
+            )));
+        }
+        let result = response.result.unwrap_or_else(|| RawJson::from_static("null"));
+        let fields = ObjectEdit::parse(&result)
+            .map_err(|_| UpstreamError::Protocol("the initialize result is not an object".into()))?;
+        let answered = fields
+            .get("protocolVersion")
+            .and_then(RawJson::as_json_str)
+            .ok_or_else(|| UpstreamError::Protocol("the initialize result has no protocolVersion".into()))?;
+        let Some(negotiated) = version::SUPPORTED.iter().copied().find(|v| *v == answered.as_str()) else {
+            return Err(UpstreamError::Protocol(format!(
+                "the upstream answered protocol version {answered}, which mcpgate does not speak"
+            )));
+        };
+        let _ = self.0.version.set(negotiated);
+        if let Transport::Streamable(t) = &self.0.transport {
+            t.set_protocol_version(negotiated);
+        }
+        self.notify("notifications/initialized", None).await?;
+        if let Transport::Streamable(t) = &self.0.transport {
+            t.start_get_stream();
+        }
+        let object = |key| fields.get(key).cloned().unwrap_or_else(|| RawJson::from_static("{}"));
+        Ok(InitializeResult {
+            protocol_version: negotiated.to_owned(),
+            capabilities: object("capabilities"),
+            server_info: object("serverInfo"),
+            instructions: fields
+                .get("instructions")
+                .and_then(RawJson::as_json_str)
+                .map(|s| s.as_str().to_owned()),
+            raw: result,
+        })
+    }
+
+    /// Sends a request with a fresh upstream id; resolves to the response message (a result or
+    /// a JSON-RPC error). Dropping the future forgets the pending entry.
+    pub fn request(&self, method: &str, params: Option<RawJson>) -> PendingRequest {
+        let shared = &self.0.shared;
+        let (id, rx) = match shared.pending.register() {
+            (id, Ok(rx)) => (id, rx),
+            (id, Err(e)) => return PendingRequest::failed(id, e),
+        };
+        let body = encode_request(id, method, params.as_ref(), self.0.transport.framing());
+        match self.0.transport.start_request(id, body) {
+            Ok(driver) => PendingRequest::new(id, shared.pending.clone(), rx, driver),
+            Err(e) => {
+                shared.pending.forget(id);
+                PendingRequest::failed(id, e)
+            }
+        }
+    }
+
+    /// Sends a notification.
+    pub async fn notify(&self, method: &str, params: Option<RawJson>) -> Result<(), UpstreamError> {
+        if self.0.shared.is_closed() {
+            return Err(self.0.shared.closed_error());
+        }
+        let body = encode_notification(method, params.as_ref(), self.0.transport.framing());
+        self.0.transport.send(body).await
+    }
+
+    /// Answers a server→client request: `response` is a result or error message whose id is
+    /// the upstream's original id.
+    pub async fn respond(&self, response: Message) -> Result<(), UpstreamError> {
+        if !response.is_response() || response.id.is_none() {
+            return Err(UpstreamError::Protocol(
+                "respond() needs a response message with an id".into(),
+            ));
+        }
+        if self.0.shared.is_closed() {
+            return Err(self.0.shared.closed_error());
+        }
+        let body = encode_message(&response, self.0.transport.framing());
+        self.0.transport.send(body).await
+    }
+
+    /// The negotiated protocol version.
+    pub fn protocol_version(&self) -> &str {
+        self.0.version.get().copied().unwrap_or(self.0.requested_version)
+    }
+
+    /// The target name this connection was opened for.
+    pub fn target(&self) -> &Arc<str> {
+        &self.0.shared.target
+    }
+
+    /// Is the connection gone?
+    pub fn is_closed(&self) -> bool {
+        self.0.shared.is_closed()
+    }
+
+    /// Resolves when the connection is gone.
+    pub async fn closed(&self) {
+        self.0.shared.cancel.cancelled().await
+    }
+
+    /// Number of requests awaiting a response.
+    pub fn pending_requests(&self) -> usize {
+        self.0.shared.pending.len()
+    }
+
+    /// Closes gracefully: DELETEs the HTTP session, or closes a stdio server's stdin, waits a
+    /// grace period, then SIGTERMs and finally SIGKILLs its process group, and reaps it.
+    /// Pending requests fail with [`UpstreamError::Closed`]. Idempotent; every call returns
+    /// once the connection is fully torn down.
+    pub async fn close(&self) {
+        let inner = &self.0;
+        if !inner.closing.swap(true, Ordering::AcqRel) {
+            if let (Transport::Streamable(t), false) = (&inner.transport, inner.shared.is_closed()) {
+                t.delete_session().await;
+            }
+            inner.shared.finish(None);
+        }
+        inner.transport.terminated(&inner.shared).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_framing_never_embeds_newlines() {
+        let params = RawJson::parse(Bytes::from_static(b"{\n  \"text\": \"a\\nb\",\r\n  \"n\": [1,\n2]\n}")).unwrap();
+        let line = encode_request(7, "tools/call", Some(&params), Framing::Line);
+        assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
+        assert!(line.ends_with(b"\n"));
+        assert!(!line.contains(&b'\r'));
+        let m = Message::parse(line.slice(..line.len() - 1)).unwrap();
+        assert_eq!(m.id.unwrap().as_i64(), Some(7));
+        let v: serde_json::Value = m.params.unwrap().decode().unwrap();
+        assert_eq!(v["text"], "a\nb");
+        assert_eq!(v["n"][1], 2);
+    }
+
+    #[test]
+    fn encodings_are_valid_messages() {
+        let n = encode_notification("notifications/initialized", None, Framing::Body);
+        assert!(Message::parse(n).unwrap().is_notification());
+        let r = encode_request(u64::MAX, "a\"b", None, Framing::Body);
+        let m = Message::parse(r).unwrap();
+        assert_eq!(m.method(), "a\"b");
+        assert_eq!(m.id.unwrap().as_str(), u64::MAX.to_string());
+    }
+}
