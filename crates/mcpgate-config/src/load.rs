@@ -262,9 +262,16 @@ impl Validator<'_> {
                         let v = self.secret(&format!("{at}.stdio.env.{k}"), v)?;
                         env.push((k, v));
                     }
+                    let command = self.expand(&format!("{at}.stdio.command"), &s.command)?;
+                    let args = s
+                        .args
+                        .iter()
+                        .enumerate()
+                        .map(|(j, a)| self.expand(&format!("{at}.stdio.args[{j}]"), a))
+                        .collect::<Result<Vec<_>, _>>()?;
                     Transport::Stdio {
-                        command: s.command,
-                        args: s.args,
+                        command,
+                        args,
                         env,
                         cwd: s.cwd.map(|c| self.relative(c)),
                     }
@@ -354,6 +361,33 @@ impl Validator<'_> {
         Ok((url, headers))
     }
 
+    /// Expands `${NAME}` from the environment; `${MCPGATE_EXE}` is this mcpgate executable
+    /// (so configs can run the built-in example server without installing anything).
+    fn expand(&self, field: &str, text: &str) -> Result<String, ConfigError> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                return Err(self.err(field, Some(text), format!("unterminated `${{` in `{text}`")));
+            };
+            let name = &after[..end];
+            let value = if name == "MCPGATE_EXE" {
+                std::env::current_exe().map(|p| p.display().to_string()).ok()
+            } else {
+                std::env::var(name).ok()
+            };
+            let Some(value) = value else {
+                return Err(self.err(field, Some(text), format!("environment variable `{name}` is not set")));
+            };
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
     fn secret(&self, field: &str, s: SecretSpec) -> Result<Secret, ConfigError> {
         match s {
             SecretSpec::Inline(v) => Ok(Secret::new(v)),
@@ -402,6 +436,21 @@ mod tests {
         insta::assert_snapshot!(load("targets:\n  - name: a\n    sse: {url: 'ftp://x'}\n").unwrap_err(), @"test.yaml:3: targets[0].sse.url: only http and https URLs are supported");
         insta::assert_snapshot!(load("targets:\n  - name: a\n    streamable_http: {url: 'http://x', headers: {Authorization: {env: MCPGATE_TEST_UNSET_VAR}}}\n").unwrap_err(), @"test.yaml:3: targets[0].streamable_http.headers.Authorization: environment variable `MCPGATE_TEST_UNSET_VAR` is not set");
         insta::assert_snapshot!(load("targets: [}").unwrap_err(), @"test.yaml:1:11: did not find expected node content");
+    }
+
+    #[test]
+    fn expands_variables_in_commands() {
+        let c =
+            load("targets:\n  - name: a\n    stdio: {command: '${MCPGATE_EXE}', args: ['--home=${HOME}']}\n").unwrap();
+        match &c.targets[0].transport {
+            crate::Transport::Stdio { command, args, .. } => {
+                assert_eq!(*command, std::env::current_exe().unwrap().display().to_string());
+                assert_eq!(args[0], format!("--home={}", std::env::var("HOME").unwrap()));
+            }
+            _ => panic!(),
+        }
+        let e = load("targets:\n  - name: a\n    stdio: {command: '${MCPGATE_NOPE_VAR}'}\n").unwrap_err();
+        assert!(e.contains("MCPGATE_NOPE_VAR"), "{e}");
     }
 
     #[test]

@@ -154,9 +154,10 @@ pub struct TargetSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StdioSpec {
-    /// Program to run (looked up in `PATH` when not a path).
+    /// Program to run (looked up in `PATH` when not a path). `${NAME}` is replaced by the
+    /// environment variable `NAME`; `${MCPGATE_EXE}` by the running mcpgate executable.
     pub command: String,
-    /// Arguments.
+    /// Arguments (`${NAME}` expanded as in `command`).
     #[serde(default)]
     pub args: Vec<String>,
     /// Extra environment variables; values may come from the gateway's environment or a file.

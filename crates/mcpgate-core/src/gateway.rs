@@ -1,0 +1,1143 @@
+//! The gateway: targets, sessions, and the routing of every client message.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use mcpgate_config::{Config, PrefixMode, SessionMode};
+use mcpgate_proto::raw::{member, str_member};
+use mcpgate_proto::{ErrorCode, Message, MessageKind, ObjectEdit, RawJson, version};
+use mcpgate_upstream::{ConnectOptions, Connection, HttpClient, UpstreamError};
+use parking_lot::{Mutex, RwLock};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::GatewayError;
+use crate::lists::{self, Merged, Owner};
+use crate::session::{DownstreamKind, InFlight, LOG_LEVELS, Outbound, RelatedSink, Session};
+use crate::target::{ListKind, MainState, TargetRt, has_capability};
+use crate::upstream::{Handler, Route, RouteGuard, Routes, Upstream};
+
+/// Largest message accepted from an upstream.
+const MAX_UPSTREAM_MESSAGE: usize = 16 << 20;
+
+/// The federating MCP server. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+/// Health of one target, for `/readyz`, `mcpgate check` and logs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TargetStatus {
+    /// Target name.
+    pub name: String,
+    /// Transport kind.
+    pub transport: &'static str,
+    /// `up`, `connecting` or `down`.
+    pub state: &'static str,
+    /// Why it is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Negotiated protocol version, when up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+    /// Main-session restarts so far.
+    pub restarts: u64,
+}
+
+pub(crate) struct Runtime {
+    pub config: Arc<Config>,
+    pub targets: Vec<Arc<TargetRt>>,
+    pub by_name: HashMap<Arc<str>, usize>,
+    pub prefix: bool,
+}
+
+pub(crate) struct ProgressEntry {
+    pub route: Route,
+    pub original: RawJson,
+}
+
+pub(crate) struct Inner {
+    me: Weak<Inner>,
+    runtime: ArcSwap<Runtime>,
+    sessions: RwLock<HashMap<Arc<str>, Arc<Session>>>,
+    progress: Mutex<HashMap<u64, ProgressEntry>>,
+    next_token: AtomicU64,
+    merged: [ArcSwapOption<Merged>; 4],
+    merged_generation: [AtomicU64; 4],
+    merged_fill: [tokio::sync::Mutex<()>; 4],
+    /// Level last sent to each shared upstream with `logging/setLevel`.
+    shared_log_level: Mutex<HashMap<Arc<str>, usize>>,
+    http: HttpClient,
+    epoch: tokio::time::Instant,
+    shutdown: CancellationToken,
+}
+
+fn gateway_client_info() -> RawJson {
+    RawJson::from_value(&serde_json::json!({ "name": crate::SERVER_NAME, "version": crate::VERSION }))
+}
+
+/// What the gateway can relay to clients, declared to shared upstream sessions.
+fn gateway_client_capabilities() -> RawJson {
+    RawJson::from_static(r#"{"roots":{"listChanged":true},"sampling":{},"elicitation":{"form":{},"url":{}}}"#)
+}
+
+impl Gateway {
+    /// Builds the gateway and starts connecting to every target in the background.
+    pub fn start(config: Config) -> Gateway {
+        let http = HttpClient::new();
+        let runtime = build_runtime(config);
+        let inner = Arc::new_cyclic(|me| Inner {
+            me: me.clone(),
+            runtime: ArcSwap::from_pointee(runtime),
+            sessions: RwLock::new(HashMap::new()),
+            progress: Mutex::new(HashMap::new()),
+            next_token: AtomicU64::new(1),
+            merged: Default::default(),
+            merged_generation: Default::default(),
+            merged_fill: Default::default(),
+            shared_log_level: Mutex::new(HashMap::new()),
+            http,
+            epoch: tokio::time::Instant::now(),
+            shutdown: CancellationToken::new(),
+        });
+        for t in inner.runtime.load().targets.iter() {
+            tokio::spawn(supervise(inner.me.clone(), t.clone(), inner.shutdown.child_token()));
+        }
+        tokio::spawn(sweep_sessions(inner.me.clone(), inner.shutdown.child_token()));
+        Gateway { inner }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.inner.runtime.load().config.clone()
+    }
+
+    /// Status of every target.
+    pub fn target_status(&self) -> Vec<TargetStatus> {
+        self.inner
+            .runtime
+            .load()
+            .targets
+            .iter()
+            .map(|t| {
+                let (state, error, pv) = match &*t.main.borrow() {
+                    MainState::Up(u) if !u.is_closed() => ("up", None, Some(u.init.protocol_version.clone())),
+                    MainState::Up(_) => ("down", Some("connection closed".to_string()), None),
+                    MainState::Connecting => ("connecting", None, None),
+                    MainState::Down { error } => ("down", Some(error.clone()), None),
+                };
+                TargetStatus {
+                    name: t.name().to_string(),
+                    transport: t.cfg.transport.kind(),
+                    state,
+                    error,
+                    protocol_version: pv,
+                    restarts: t.restarts.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    /// Waits until no target is still making its first connection attempt, or `timeout`.
+    pub async fn wait_targets_settled(&self, timeout: Duration) {
+        let rt = self.inner.runtime.load_full();
+        let _ = tokio::time::timeout(timeout, async {
+            for t in &rt.targets {
+                let mut rx = t.main.subscribe();
+                let _ = rx.wait_for(|s| !matches!(s, MainState::Connecting)).await;
+            }
+        })
+        .await;
+    }
+
+    /// Number of live sessions.
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.read().len()
+    }
+
+    /// Handles `initialize`: creates the session and returns it with the result to send.
+    pub fn initialize(
+        &self,
+        kind: DownstreamKind,
+        params: Option<&RawJson>,
+        outbound: Box<dyn Outbound>,
+    ) -> Result<(Arc<Session>, RawJson), GatewayError> {
+        let params = params.ok_or_else(|| GatewayError::InvalidParams("initialize requires params".into()))?;
+        let requested = str_member(params, "protocolVersion")
+            .ok_or_else(|| GatewayError::InvalidParams("initialize: missing protocolVersion".into()))?;
+        let pv = version::negotiate(&requested);
+        let client_info = member(params, "clientInfo").unwrap_or(RawJson::from_static("{}"));
+        let caps = member(params, "capabilities").unwrap_or(RawJson::from_static("{}"));
+        let id: Arc<str> = Arc::from(new_session_id());
+        let session = Arc::new(Session::new(
+            id.clone(),
+            kind,
+            pv,
+            client_info,
+            caps,
+            outbound,
+            self.inner.now_ms(),
+        ));
+        self.inner.sessions.write().insert(id, session.clone());
+        tracing::debug!(session = %session.id, protocol_version = pv, transport = kind.as_str(), "Session started.");
+        Ok((session, self.inner.initialize_result(pv)))
+    }
+
+    /// Looks up a live session.
+    pub fn session(&self, id: &str) -> Option<Arc<Session>> {
+        let s = self.inner.sessions.read().get(id).cloned()?;
+        s.touch(self.inner.now_ms());
+        Some(s)
+    }
+
+    /// Marks a session active (e.g. while its stream is open).
+    pub fn touch(&self, session: &Session) {
+        session.touch(self.inner.now_ms());
+    }
+
+    /// Ends a session: cancels its requests and closes its per-client upstream sessions.
+    pub fn close_session(&self, id: &str) -> bool {
+        self.inner.close_session(id)
+    }
+
+    /// Handles one client message; returns the response for a request.
+    pub async fn handle(&self, session: &Arc<Session>, msg: Message, sink: Option<RelatedSink>) -> Option<Message> {
+        session.touch(self.inner.now_ms());
+        match msg.kind() {
+            MessageKind::Request => {
+                let id = msg.id.clone().expect("requests have ids");
+                Some(match self.inner.request(session, msg, sink).await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        if !matches!(
+                            e,
+                            GatewayError::NotFound(_)
+                                | GatewayError::InvalidParams(_)
+                                | GatewayError::MethodNotFound(_)
+                        ) {
+                            tracing::debug!(session = %session.id, error = %e, "Request failed.");
+                        }
+                        e.to_response(id)
+                    }
+                })
+            }
+            MessageKind::Notification => {
+                self.inner.notification(session, msg).await;
+                None
+            }
+            MessageKind::Response | MessageKind::Error => {
+                self.inner.client_response(session, msg).await;
+                None
+            }
+        }
+    }
+
+    /// Stops supervisors, ends every session and closes every upstream.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        let ids: Vec<Arc<str>> = self.inner.sessions.read().keys().cloned().collect();
+        for id in ids {
+            self.inner.close_session(&id);
+        }
+        let rt = self.inner.runtime.load_full();
+        let closes = rt.targets.iter().filter_map(|t| match &*t.main.borrow() {
+            MainState::Up(u) => Some(u.conn.clone()),
+            _ => None,
+        });
+        let closes: Vec<Connection> = closes.collect();
+        futures_util::future::join_all(closes.iter().map(|c| c.close())).await;
+    }
+}
+
+fn build_runtime(config: Config) -> Runtime {
+    let targets: Vec<Arc<TargetRt>> = config
+        .targets
+        .iter()
+        .cloned()
+        .map(|t| Arc::new(TargetRt::new(t)))
+        .collect();
+    let by_name = targets.iter().enumerate().map(|(i, t)| (t.name().clone(), i)).collect();
+    let prefix = match config.naming.prefix {
+        PrefixMode::Always => true,
+        PrefixMode::Never => false,
+        PrefixMode::Auto => targets.len() >= 2,
+    };
+    Runtime {
+        config: Arc::new(config),
+        targets,
+        by_name,
+        prefix,
+    }
+}
+
+fn new_session_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    hex::encode(bytes)
+}
+
+/// Keeps a target's main upstream session alive, reconnecting with backoff.
+async fn supervise(inner: Weak<Inner>, t: Arc<TargetRt>, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(250);
+    let mut first = true;
+    loop {
+        let Some(gw) = inner.upgrade() else { return };
+        if !first {
+            t.main.send_replace(MainState::Connecting);
+        }
+        let attempt = tokio::select! {
+            r = gw.connect(&t, None) => r,
+            _ = shutdown.cancelled() => return,
+        };
+        match attempt {
+            Ok(up) => {
+                tracing::info!(
+                    target = %t.name(),
+                    transport = t.cfg.transport.kind(),
+                    protocol_version = %up.init.protocol_version,
+                    "Connected to target."
+                );
+                t.invalidate(&ListKind::ALL);
+                t.main.send_replace(MainState::Up(up.clone()));
+                gw.membership_changed(!first);
+                first = false;
+                let since = tokio::time::Instant::now();
+                drop(gw);
+                tokio::select! {
+                    _ = up.conn.closed() => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                let Some(gw) = inner.upgrade() else { return };
+                tracing::warn!(target = %t.name(), "Target connection closed; reconnecting.");
+                t.restarts.fetch_add(1, Ordering::Relaxed);
+                t.invalidate(&ListKind::ALL);
+                t.main.send_replace(MainState::Down {
+                    error: "connection closed; reconnecting".into(),
+                });
+                gw.membership_changed(true);
+                if since.elapsed() > Duration::from_secs(30) {
+                    backoff = Duration::from_millis(250);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(target = %t.name(), error = %e, retry_in_ms = backoff.as_millis() as u64, "Cannot connect to target.");
+                t.main.send_replace(MainState::Down { error: e.to_string() });
+                if first {
+                    gw.membership_changed(false);
+                }
+                first = false;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Closes sessions idle for longer than the configured timeout.
+async fn sweep_sessions(inner: Weak<Inner>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let Some(gw) = inner.upgrade() else { return };
+        let idle = gw.runtime.load().config.listen.session_idle_timeout.as_millis() as u64;
+        let now = gw.now_ms();
+        let expired: Vec<Arc<str>> = gw
+            .sessions
+            .read()
+            .values()
+            .filter(|s| now.saturating_sub(s.last_active_ms()) > idle && s.state.lock().in_flight.is_empty())
+            .map(|s| s.id.clone())
+            .collect();
+        for id in expired {
+            tracing::debug!(session = %id, "Session expired after inactivity.");
+            gw.close_session(&id);
+        }
+    }
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn initialize_result(&self, pv: &str) -> RawJson {
+        let rt = self.runtime.load();
+        let mut instructions = String::new();
+        for t in &rt.targets {
+            if let MainState::Up(u) = &*t.main.borrow() {
+                if let Some(text) = u.init.instructions.as_deref().filter(|s| !s.trim().is_empty()) {
+                    if rt.targets.len() > 1 {
+                        instructions.push_str(&format!("## {}\n{}\n\n", t.name(), text.trim()));
+                    } else {
+                        instructions.push_str(text);
+                    }
+                }
+            }
+        }
+        let mut result = serde_json::json!({
+            "protocolVersion": pv,
+            "capabilities": {
+                "tools": { "listChanged": true },
+                "prompts": { "listChanged": true },
+                "resources": { "subscribe": true, "listChanged": true },
+                "logging": {},
+                "completions": {},
+            },
+            "serverInfo": { "name": crate::SERVER_NAME, "title": "mcpgate MCP gateway", "version": crate::VERSION },
+        });
+        let trimmed = instructions.trim_end();
+        if !trimmed.is_empty() {
+            result["instructions"] = serde_json::Value::String(trimmed.to_owned());
+        }
+        RawJson::from_value(&result)
+    }
+
+    /// Opens an upstream session to `t` (the main one when `owner` is `None`).
+    pub(crate) async fn connect(
+        &self,
+        t: &Arc<TargetRt>,
+        owner: Option<&Arc<Session>>,
+    ) -> Result<Upstream, GatewayError> {
+        let routes = Routes::new(t.name().clone(), owner.map(Arc::downgrade));
+        let handler = Arc::new(Handler {
+            gw: self.me.clone(),
+            routes: routes.clone(),
+        });
+        let (client_info, capabilities) = match owner {
+            Some(s) => (s.client_info.clone(), s.client_capabilities.clone()),
+            None => (gateway_client_info(), gateway_client_capabilities()),
+        };
+        let opts = ConnectOptions {
+            target: t.name().clone(),
+            client_info,
+            capabilities,
+            protocol_version: version::LATEST,
+            connect_timeout: t.cfg.connect_timeout,
+            max_message_bytes: MAX_UPSTREAM_MESSAGE,
+            http: self.http.clone(),
+        };
+        let (conn, init) = Connection::connect(&t.spec, opts, handler)
+            .await
+            .map_err(|e| GatewayError::from_upstream(t.name(), e))?;
+        let up = Upstream {
+            conn,
+            init: Arc::new(init),
+            routes: routes.clone(),
+        };
+        routes.set_current(Some(up.clone()));
+        if let Some(s) = owner {
+            // Carry the session's log level over to its new upstream session.
+            let level = s.state.lock().log_level;
+            if let Some(level) = level.filter(|_| has_capability(&up.init.capabilities, "logging")) {
+                let params = RawJson::from_value(&serde_json::json!({ "level": LOG_LEVELS[level] }));
+                let _ = tokio::time::timeout(t.cfg.request_timeout, up.conn.request("logging/setLevel", Some(params)))
+                    .await;
+            }
+        }
+        Ok(up)
+    }
+
+    pub(crate) fn upstream_closed(&self, routes: &Arc<Routes>, error: Option<&UpstreamError>) {
+        if let Some(owner) = routes.owner.as_ref().and_then(Weak::upgrade) {
+            tracing::debug!(target = %routes.target, session = %owner.id, error = ?error.map(|e| e.to_string()), "Per-client upstream session closed.");
+            let mut st = owner.state.lock();
+            st.upstreams
+                .retain(|_, cell| cell.get().is_none_or(|u| !Arc::ptr_eq(&u.routes, routes)));
+        }
+    }
+
+    pub(crate) fn progress_route(&self, token: u64) -> Option<ProgressEntry> {
+        let map = self.progress.lock();
+        map.get(&token).map(|e| ProgressEntry {
+            route: e.route.clone(),
+            original: e.original.clone(),
+        })
+    }
+
+    pub(crate) fn for_each_session(&self, mut f: impl FnMut(&Arc<Session>)) {
+        let sessions: Vec<Arc<Session>> = self.sessions.read().values().cloned().collect();
+        for s in &sessions {
+            f(s);
+        }
+    }
+
+    /// A target's list changed: drop caches and tell every client.
+    pub(crate) fn list_changed(&self, target: &str, method: &str) {
+        let Some(kinds) = ListKind::from_list_changed(method) else {
+            return;
+        };
+        let rt = self.runtime.load();
+        if let Some(&i) = rt.by_name.get(target) {
+            rt.targets[i].invalidate(kinds);
+        }
+        for k in kinds {
+            self.invalidate_merged(*k);
+        }
+        self.for_each_session(|s| {
+            s.send(Message::notification(method, None));
+        });
+    }
+
+    /// A target came up or went down: drop merged lists; tell clients when asked to.
+    fn membership_changed(&self, notify: bool) {
+        for k in ListKind::ALL {
+            self.invalidate_merged(k);
+        }
+        if notify {
+            self.for_each_session(|s| {
+                for m in [
+                    "notifications/tools/list_changed",
+                    "notifications/prompts/list_changed",
+                    "notifications/resources/list_changed",
+                ] {
+                    s.send(Message::notification(m, None));
+                }
+            });
+        }
+    }
+
+    fn invalidate_merged(&self, kind: ListKind) {
+        self.merged_generation[kind as usize].fetch_add(1, Ordering::AcqRel);
+        self.merged[kind as usize].store(None);
+    }
+
+    /// The merged list of `kind`, built from the targets' caches when needed.
+    async fn merged(&self, kind: ListKind) -> Arc<Merged> {
+        let i = kind as usize;
+        if let Some(m) = self.merged[i].load_full() {
+            return m;
+        }
+        let _fill = self.merged_fill[i].lock().await;
+        if let Some(m) = self.merged[i].load_full() {
+            return m;
+        }
+        let generation = self.merged_generation[i].load(Ordering::Acquire);
+        let rt = self.runtime.load_full();
+        let fetches = rt.targets.iter().map(|t| {
+            let wait = t.cfg.connect_timeout.min(Duration::from_secs(10));
+            async move { t.list(kind, wait).await }
+        });
+        let results = futures_util::future::join_all(fetches).await;
+        let mut complete = true;
+        let per_target = results
+            .into_iter()
+            .zip(rt.targets.iter())
+            .map(|(r, t)| match r {
+                Ok(items) => Some(items),
+                Err(e) => {
+                    if !matches!(&*t.main.borrow(), MainState::Down { .. }) {
+                        complete = false;
+                    }
+                    tracing::warn!(target = %t.name(), list = kind.method(), error = %e, "Left a target out of a merged list.");
+                    None
+                }
+            })
+            .collect();
+        let merged = Arc::new(lists::merge(
+            kind,
+            &rt.targets,
+            per_target,
+            &rt.config.naming.separator,
+            rt.prefix,
+        ));
+        if complete && self.merged_generation[i].load(Ordering::Acquire) == generation {
+            self.merged[i].store(Some(merged.clone()));
+        }
+        merged
+    }
+
+    fn close_session(&self, id: &str) -> bool {
+        let Some(session) = self.sessions.write().remove(id) else {
+            return false;
+        };
+        session.closed.cancel();
+        let (upstreams, pending, subscriptions) = {
+            let mut st = session.state.lock();
+            for f in st.in_flight.values() {
+                f.cancel.cancel();
+            }
+            (
+                std::mem::take(&mut st.upstreams),
+                std::mem::take(&mut st.server_requests),
+                std::mem::take(&mut st.subscriptions),
+            )
+        };
+        self.progress
+            .lock()
+            .retain(|_, e| e.route.session.upgrade().is_some_and(|s| !Arc::ptr_eq(&s, &session)));
+        let rt = self.runtime.load_full();
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            for (_, p) in pending {
+                let reply = Message::error(
+                    p.upstream_id,
+                    ErrorCode::INTERNAL_ERROR,
+                    "mcpgate: the client session ended",
+                    None,
+                );
+                let _ = p.upstream.conn.respond(reply).await;
+            }
+            for (_, cell) in upstreams {
+                if let Some(up) = cell.get() {
+                    up.conn.close().await;
+                }
+            }
+            // Shared upstreams: drop subscriptions nobody else holds.
+            if let Some(gw) = me.upgrade() {
+                for uri in subscriptions {
+                    let still = gw.sessions.read().values().any(|s| s.is_subscribed(&uri));
+                    if still {
+                        continue;
+                    }
+                    if let Ok(owner) = gw.resource_owner(&rt, &uri).await {
+                        let t = &rt.targets[owner.target];
+                        if t.cfg.session == SessionMode::Shared {
+                            if let Ok(up) = t.main_upstream(Duration::ZERO).await {
+                                let params = RawJson::from_value(&serde_json::json!({ "uri": uri }));
+                                let _ = up.conn.request("resources/unsubscribe", Some(params)).await;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        tracing::debug!(session = %id, "Session closed.");
+        true
+    }
+
+    // ---- client → gateway ----
+
+    async fn request(
+        &self,
+        session: &Arc<Session>,
+        msg: Message,
+        sink: Option<RelatedSink>,
+    ) -> Result<Message, GatewayError> {
+        let id = msg.id.clone().expect("request");
+        let rt = self.runtime.load_full();
+        match msg.method() {
+            "ping" => Ok(Message::response(id, RawJson::from_static("{}"))),
+            "initialize" => Err(GatewayError::InvalidParams("session is already initialized".into())),
+            "tools/list" => self.list(ListKind::Tools, id, msg.params.as_ref()).await,
+            "prompts/list" => self.list(ListKind::Prompts, id, msg.params.as_ref()).await,
+            "resources/list" => self.list(ListKind::Resources, id, msg.params.as_ref()).await,
+            "resources/templates/list" => self.list(ListKind::Templates, id, msg.params.as_ref()).await,
+            "tools/call" => self.call_named(&rt, session, msg, sink, ListKind::Tools).await,
+            "prompts/get" => self.call_named(&rt, session, msg, sink, ListKind::Prompts).await,
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                self.call_resource(&rt, session, msg, sink).await
+            }
+            "completion/complete" => self.complete(&rt, session, msg, sink).await,
+            "logging/setLevel" => self.set_level(&rt, session, msg).await,
+            _ => self.passthrough(&rt, session, msg, sink).await,
+        }
+    }
+
+    async fn list(&self, kind: ListKind, id: RawJson, params: Option<&RawJson>) -> Result<Message, GatewayError> {
+        let merged = self.merged(kind).await;
+        let page_size = self.runtime.load().config.listen.page_size;
+        let cursor = params.and_then(|p| str_member(p, "cursor"));
+        let offset = match &cursor {
+            Some(c) => lists::decode_cursor(kind, c)
+                .ok_or_else(|| GatewayError::InvalidParams(format!("Invalid cursor: {c}")))?,
+            None => 0,
+        };
+        if page_size == 0 || (offset == 0 && merged.items.len() <= page_size) {
+            if offset != 0 {
+                return Ok(Message::response(id, lists::page_result(kind, &[], None)));
+            }
+            return Ok(Message::response(id, merged.full_result.clone()));
+        }
+        let start = offset.min(merged.items.len());
+        let end = (start + page_size).min(merged.items.len());
+        let next = (end < merged.items.len()).then(|| lists::encode_cursor(kind, end));
+        Ok(Message::response(
+            id,
+            lists::page_result(kind, &merged.items[start..end], next),
+        ))
+    }
+
+    /// Finds the owner of an exposed tool or prompt name.
+    async fn named_owner(&self, kind: ListKind, name: &str) -> Option<Owner> {
+        let merged = self.merged(kind).await;
+        merged.index.get(name).cloned()
+    }
+
+    async fn call_named(
+        &self,
+        rt: &Arc<Runtime>,
+        session: &Arc<Session>,
+        msg: Message,
+        sink: Option<RelatedSink>,
+        kind: ListKind,
+    ) -> Result<Message, GatewayError> {
+        let what = if kind == ListKind::Tools { "tool" } else { "prompt" };
+        let params = msg
+            .params
+            .as_ref()
+            .ok_or_else(|| GatewayError::InvalidParams(format!("missing params for {}", msg.method())))?;
+        let mut edit =
+            ObjectEdit::parse(params).map_err(|_| GatewayError::InvalidParams("params must be an object".into()))?;
+        let name = edit
+            .get("name")
+            .and_then(RawJson::as_json_str)
+            .ok_or_else(|| GatewayError::InvalidParams(format!("missing {what} name")))?;
+        let owner = self
+            .named_owner(kind, &name)
+            .await
+            .ok_or_else(|| GatewayError::NotFound(format!("Unknown {what}: {name}")))?;
+        let t = rt.targets[owner.target].clone();
+        if &*owner.name != name.as_str() {
+            edit.set("name", RawJson::string(&owner.name));
+        }
+        self.forward(session, &t, msg, Some(edit), sink).await
+    }
+
+    /// The target that serves `uri`: a listed resource, a matching template, or the only
+    /// target with resources.
+    async fn resource_owner(&self, rt: &Arc<Runtime>, uri: &str) -> Result<Owner, GatewayError> {
+        let resources = self.merged(ListKind::Resources).await;
+        if let Some(o) = resources.index.get(uri) {
+            return Ok(o.clone());
+        }
+        let templates = self.merged(ListKind::Templates).await;
+        if let Some((ti, _)) = templates
+            .templates
+            .iter()
+            .find(|(_, tpl)| lists::template_matches(tpl, uri))
+        {
+            return Ok(Owner {
+                target: *ti,
+                name: Arc::from(uri),
+            });
+        }
+        let with_resources: Vec<usize> = rt
+            .targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| match &*t.main.borrow() {
+                MainState::Up(u) => has_capability(&u.init.capabilities, "resources"),
+                _ => false,
+            })
+            .map(|(i, _)| i)
+            .collect();
+        match with_resources.as_slice() {
+            [only] => Ok(Owner {
+                target: *only,
+                name: Arc::from(uri),
+            }),
+            _ => Err(GatewayError::ResourceNotFound(uri.to_owned())),
+        }
+    }
+
+    async fn call_resource(
+        &self,
+        rt: &Arc<Runtime>,
+        session: &Arc<Session>,
+        msg: Message,
+        sink: Option<RelatedSink>,
+    ) -> Result<Message, GatewayError> {
+        let uri = msg
+            .params
+            .as_ref()
+            .and_then(|p| str_member(p, "uri"))
+            .ok_or_else(|| GatewayError::InvalidParams(format!("{}: missing uri", msg.method())))?;
+        let owner = self.resource_owner(rt, &uri).await?;
+        let t = rt.targets[owner.target].clone();
+        let method = msg.method().to_owned();
+        let resp = self.forward(session, &t, msg, None, sink).await?;
+        if resp.error.is_none() {
+            match method.as_str() {
+                "resources/subscribe" => {
+                    session.state.lock().subscriptions.insert(uri.to_string());
+                }
+                "resources/unsubscribe" => {
+                    session.state.lock().subscriptions.remove(uri.as_str());
+                }
+                _ => {}
+            }
+        }
+        Ok(resp)
+    }
+
+    async fn complete(
+        &self,
+        rt: &Arc<Runtime>,
+        session: &Arc<Session>,
+        msg: Message,
+        sink: Option<RelatedSink>,
+    ) -> Result<Message, GatewayError> {
+        let params = msg
+            .params
+            .as_ref()
+            .ok_or_else(|| GatewayError::InvalidParams("completion/complete: missing params".into()))?;
+        let mut edit =
+            ObjectEdit::parse(params).map_err(|_| GatewayError::InvalidParams("params must be an object".into()))?;
+        let reference = edit
+            .get("ref")
+            .cloned()
+            .ok_or_else(|| GatewayError::InvalidParams("completion/complete: missing ref".into()))?;
+        let mut ref_edit =
+            ObjectEdit::parse(&reference).map_err(|_| GatewayError::InvalidParams("ref must be an object".into()))?;
+        let kind = ref_edit
+            .get("type")
+            .and_then(RawJson::as_json_str)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let t = match kind.as_str() {
+            "ref/prompt" => {
+                let name = ref_edit
+                    .get("name")
+                    .and_then(RawJson::as_json_str)
+                    .ok_or_else(|| GatewayError::InvalidParams("ref/prompt needs a name".into()))?;
+                let owner = self
+                    .named_owner(ListKind::Prompts, &name)
+                    .await
+                    .ok_or_else(|| GatewayError::NotFound(format!("Unknown prompt: {name}")))?;
+                ref_edit.set("name", RawJson::string(&owner.name));
+                edit.set("ref", ref_edit.to_raw());
+                rt.targets[owner.target].clone()
+            }
+            "ref/resource" => {
+                let uri = ref_edit
+                    .get("uri")
+                    .and_then(RawJson::as_json_str)
+                    .ok_or_else(|| GatewayError::InvalidParams("ref/resource needs a uri".into()))?;
+                let templates = self.merged(ListKind::Templates).await;
+                let owner = match templates.index.get(uri.as_str()) {
+                    Some(o) => o.clone(),
+                    None => self.resource_owner(rt, &uri).await?,
+                };
+                rt.targets[owner.target].clone()
+            }
+            other => {
+                return Err(GatewayError::InvalidParams(format!(
+                    "unknown completion ref type `{other}`"
+                )));
+            }
+        };
+        let up = self.upstream_for(&t, session).await?;
+        if !has_capability(&up.init.capabilities, "completions") {
+            return Ok(Message::response(
+                msg.id.clone().expect("request"),
+                RawJson::from_static(r#"{"completion":{"values":[],"hasMore":false}}"#),
+            ));
+        }
+        self.forward(session, &t, msg, Some(edit), sink).await
+    }
+
+    async fn set_level(
+        &self,
+        rt: &Arc<Runtime>,
+        session: &Arc<Session>,
+        msg: Message,
+    ) -> Result<Message, GatewayError> {
+        let id = msg.id.clone().expect("request");
+        let level = msg
+            .params
+            .as_ref()
+            .and_then(|p| str_member(p, "level"))
+            .ok_or_else(|| GatewayError::InvalidParams("logging/setLevel: missing level".into()))?;
+        let Some(rank) = LOG_LEVELS.iter().position(|l| *l == level.as_str()) else {
+            return Err(GatewayError::InvalidParams(format!("unknown log level `{level}`")));
+        };
+        let per_client: Vec<Upstream> = {
+            let mut st = session.state.lock();
+            st.log_level = Some(rank);
+            st.upstreams.values().filter_map(|c| c.get().cloned()).collect()
+        };
+        let params = RawJson::from_value(&serde_json::json!({ "level": level.as_str() }));
+        let mut sends = Vec::new();
+        for up in per_client
+            .iter()
+            .filter(|u| has_capability(&u.init.capabilities, "logging"))
+        {
+            sends.push(up.conn.request("logging/setLevel", Some(params.clone())));
+        }
+        // Shared upstreams log at the most verbose level any session asked for; the gateway
+        // filters per session.
+        let min = self
+            .sessions
+            .read()
+            .values()
+            .filter_map(|s| s.state.lock().log_level)
+            .min()
+            .unwrap_or(rank);
+        for t in rt.targets.iter().filter(|t| t.cfg.session == SessionMode::Shared) {
+            let Ok(up) = t.main_upstream(Duration::ZERO).await else {
+                continue;
+            };
+            if !has_capability(&up.init.capabilities, "logging") {
+                continue;
+            }
+            let mut levels = self.shared_log_level.lock();
+            if levels.get(t.name()) == Some(&min) {
+                continue;
+            }
+            levels.insert(t.name().clone(), min);
+            let p = RawJson::from_value(&serde_json::json!({ "level": LOG_LEVELS[min] }));
+            sends.push(up.conn.request("logging/setLevel", Some(p)));
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), futures_util::future::join_all(sends)).await;
+        Ok(Message::response(id, RawJson::from_static("{}")))
+    }
+
+    /// Methods the gateway does not interpret: routed by a prefixed `name` parameter, or to
+    /// the only target.
+    async fn passthrough(
+        &self,
+        rt: &Arc<Runtime>,
+        session: &Arc<Session>,
+        msg: Message,
+        sink: Option<RelatedSink>,
+    ) -> Result<Message, GatewayError> {
+        if rt.targets.len() == 1 {
+            let t = rt.targets[0].clone();
+            return self.forward(session, &t, msg, None, sink).await;
+        }
+        if let Some(name) = msg.params.as_ref().and_then(|p| str_member(p, "name")) {
+            let sep = &rt.config.naming.separator;
+            if let Some((target, rest)) = name.split_once(sep.as_str()) {
+                if let Some(&i) = rt.by_name.get(target) {
+                    let t = rt.targets[i].clone();
+                    let mut edit = ObjectEdit::parse(msg.params.as_ref().expect("checked"))
+                        .map_err(|_| GatewayError::InvalidParams("params must be an object".into()))?;
+                    edit.set("name", RawJson::string(rest));
+                    return self.forward(session, &t, msg, Some(edit), sink).await;
+                }
+            }
+        }
+        Err(GatewayError::MethodNotFound(msg.method().to_owned()))
+    }
+
+    /// The upstream session serving `session` on `t`.
+    async fn upstream_for(&self, t: &Arc<TargetRt>, session: &Arc<Session>) -> Result<Upstream, GatewayError> {
+        let wait = t.cfg.connect_timeout;
+        if t.cfg.session == SessionMode::Shared {
+            return t.main_upstream(wait).await;
+        }
+        if let MainState::Down { error } = &*t.main.borrow() {
+            return Err(GatewayError::Unavailable {
+                target: t.name().to_string(),
+                reason: error.clone(),
+            });
+        }
+        for _ in 0..2 {
+            let cell = session
+                .state
+                .lock()
+                .upstreams
+                .entry(t.name().clone())
+                .or_default()
+                .clone();
+            let up = cell.get_or_try_init(|| self.connect(t, Some(session))).await?;
+            if !up.is_closed() {
+                return Ok(up.clone());
+            }
+            let mut st = session.state.lock();
+            if st.upstreams.get(t.name()).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                st.upstreams.remove(t.name());
+            }
+        }
+        Err(GatewayError::Unavailable {
+            target: t.name().to_string(),
+            reason: "upstream session keeps closing".into(),
+        })
+    }
+
+    /// Sends a client request to target `t` with ids and progress tokens remapped, and
+    /// returns the response under the client's id.
+    async fn forward(
+        &self,
+        session: &Arc<Session>,
+        t: &Arc<TargetRt>,
+        msg: Message,
+        edit: Option<ObjectEdit>,
+        sink: Option<RelatedSink>,
+    ) -> Result<Message, GatewayError> {
+        let downstream_id = msg.id.clone().expect("request");
+        let method = msg.method().to_owned();
+        // Progress tokens are rewritten to gateway-unique numbers so they route back here.
+        let mut edit = edit;
+        let meta_token = {
+            let params = edit
+                .as_ref()
+                .map(|e| e.get("_meta").cloned())
+                .unwrap_or_else(|| msg.params.as_ref().and_then(|p| member(p, "_meta")));
+            params.and_then(|m| member(&m, "progressToken").map(|tok| (m, tok)))
+        };
+        let mut token_guard = None;
+        if let Some((meta, original)) = meta_token {
+            let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+            let route = Route {
+                session: Arc::downgrade(session),
+                sink: sink.clone(),
+            };
+            self.progress
+                .lock()
+                .insert(token, crate::gateway::ProgressEntry { route, original });
+            token_guard = Some(ProgressGuard { inner: self, token });
+            let mut m =
+                ObjectEdit::parse(&meta).map_err(|_| GatewayError::InvalidParams("_meta must be an object".into()))?;
+            m.set("progressToken", RawJson::from_value(&token));
+            let e = match edit.take() {
+                Some(e) => e,
+                None => ObjectEdit::parse_or_new(msg.params.as_ref())
+                    .map_err(|_| GatewayError::InvalidParams("params must be an object".into()))?,
+            };
+            let mut e = e;
+            e.set("_meta", m.to_raw());
+            edit = Some(e);
+        }
+        let params = match edit {
+            Some(e) => Some(e.to_raw()),
+            None => msg.params.clone(),
+        };
+
+        let cancel = CancellationToken::new();
+        session
+            .state
+            .lock()
+            .in_flight
+            .insert(downstream_id.clone(), InFlight { cancel: cancel.clone() });
+        let _in_flight = InFlightGuard {
+            session,
+            id: downstream_id.clone(),
+        };
+
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let up = self.upstream_for(t, session).await?;
+            let pending = up.conn.request(&method, params.clone());
+            let upstream_id = pending.id();
+            up.routes.insert(
+                upstream_id,
+                Route {
+                    session: Arc::downgrade(session),
+                    sink: sink.clone(),
+                },
+            );
+            let _route = RouteGuard {
+                routes: up.routes.clone(),
+                id: upstream_id,
+            };
+            let outcome = tokio::select! {
+                r = tokio::time::timeout(t.cfg.request_timeout, pending) => match r {
+                    Ok(Ok(resp)) => Ok(resp),
+                    Ok(Err(UpstreamError::SessionExpired)) if attempt == 1 && t.cfg.session == SessionMode::PerClient => {
+                        tracing::info!(target = %t.name(), session = %session.id, "Upstream session expired; re-initializing.");
+                        continue;
+                    }
+                    Ok(Err(e)) => Err(GatewayError::from_upstream(t.name(), e)),
+                    Err(_) => {
+                        cancel_upstream(&up, upstream_id, "mcpgate: request timed out");
+                        Err(GatewayError::Timeout { target: t.name().to_string() })
+                    }
+                },
+                _ = cancel.cancelled() => {
+                    cancel_upstream(&up, upstream_id, "client cancelled the request");
+                    Err(GatewayError::Cancelled)
+                }
+            };
+            break outcome;
+        };
+        drop(token_guard);
+        let resp = result?;
+        Ok(Message {
+            id: Some(downstream_id),
+            method: None,
+            params: None,
+            ..resp
+        })
+    }
+
+    async fn notification(&self, session: &Arc<Session>, msg: Message) {
+        match msg.method() {
+            "notifications/initialized" => session.state.lock().initialized = true,
+            "notifications/cancelled" => {
+                let Some(id) = msg.params.as_ref().and_then(|p| member(p, "requestId")) else {
+                    return;
+                };
+                if let Some(f) = session.state.lock().in_flight.get(&id) {
+                    f.cancel.cancel();
+                }
+            }
+            "notifications/roots/list_changed" => {
+                let rt = self.runtime.load_full();
+                let mut targets: Vec<Upstream> = session
+                    .state
+                    .lock()
+                    .upstreams
+                    .values()
+                    .filter_map(|c| c.get().cloned())
+                    .collect();
+                for t in rt.targets.iter().filter(|t| t.cfg.session == SessionMode::Shared) {
+                    if let Ok(up) = t.main_upstream(Duration::ZERO).await {
+                        targets.push(up);
+                    }
+                }
+                for up in targets {
+                    let _ = up.conn.notify("notifications/roots/list_changed", None).await;
+                }
+            }
+            other => tracing::debug!(session = %session.id, method = %other, "Ignored a client notification."),
+        }
+    }
+
+    /// A client's answer to a server→client request relayed earlier.
+    async fn client_response(&self, session: &Arc<Session>, msg: Message) {
+        let Some(id) = msg.id.as_ref().and_then(RawJson::as_i64) else {
+            tracing::debug!(session = %session.id, "Ignored a response with an id the gateway did not issue.");
+            return;
+        };
+        let Some(pending) = session.state.lock().server_requests.remove(&(id as u64)) else {
+            tracing::debug!(session = %session.id, id, "Ignored a response to an unknown server request.");
+            return;
+        };
+        let reply = Message {
+            id: Some(pending.upstream_id),
+            ..msg
+        };
+        if let Err(e) = pending.upstream.conn.respond(reply).await {
+            tracing::warn!(target = %pending.upstream.routes.target, error = %e, "Could not deliver a client's answer upstream.");
+        }
+    }
+}
+
+fn cancel_upstream(up: &Upstream, upstream_id: u64, reason: &str) {
+    let conn = up.conn.clone();
+    let params = RawJson::from_value(&serde_json::json!({ "requestId": upstream_id, "reason": reason }));
+    tokio::spawn(async move {
+        let _ = conn.notify("notifications/cancelled", Some(params)).await;
+    });
+}
+
+struct ProgressGuard<'a> {
+    inner: &'a Inner,
+    token: u64,
+}
+
+impl Drop for ProgressGuard<'_> {
+    fn drop(&mut self) {
+        self.inner.progress.lock().remove(&self.token);
+    }
+}
+
+struct InFlightGuard<'a> {
+    session: &'a Arc<Session>,
+    id: RawJson,
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.session.state.lock().in_flight.remove(&self.id);
+    }
+}

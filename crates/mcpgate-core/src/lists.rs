@@ -1,0 +1,222 @@
+//! Merged lists: every target's items under their exposed names, an index from exposed name
+//! (or URI) back to the owning target, the serialized result ready to send, and the gateway's
+//! own opaque pagination over it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::{BufMut, BytesMut};
+use mcpgate_proto::{ObjectEdit, RawJson};
+
+use crate::naming;
+use crate::target::{ListKind, TargetRt};
+
+/// Where an exposed item lives.
+#[derive(Clone, Debug)]
+pub(crate) struct Owner {
+    /// Index of the target in the runtime's target list.
+    pub target: usize,
+    /// The item's upstream name (tools, prompts) or URI (resources).
+    pub name: Arc<str>,
+}
+
+/// One merged list.
+pub(crate) struct Merged {
+    /// Items as exposed, in target order.
+    pub items: Vec<RawJson>,
+    /// Exposed name (or URI / URI template) → owner.
+    pub index: HashMap<Arc<str>, Owner>,
+    /// For templates: (target, template) pairs for URI matching.
+    pub templates: Vec<(usize, String)>,
+    /// `{"<key>":[...]}` when unpaginated.
+    pub full_result: RawJson,
+}
+
+/// Builds a merged list from each target's items (`None` for targets left out).
+pub(crate) fn merge(
+    kind: ListKind,
+    targets: &[Arc<TargetRt>],
+    per_target: Vec<Option<Arc<Vec<RawJson>>>>,
+    sep: &str,
+    prefix: bool,
+) -> Merged {
+    let mut items = Vec::new();
+    let mut index: HashMap<Arc<str>, Owner> = HashMap::new();
+    let mut templates = Vec::new();
+    let key_field = match kind {
+        ListKind::Tools | ListKind::Prompts => "name",
+        ListKind::Resources => "uri",
+        ListKind::Templates => "uriTemplate",
+    };
+    for (ti, list) in per_target.into_iter().enumerate() {
+        let Some(list) = list else { continue };
+        let t = &targets[ti];
+        for item in list.iter() {
+            let Some(key) = mcpgate_proto::raw::str_member(item, key_field) else {
+                tracing::warn!(target = %t.name(), list = kind.method(), "Skipped a list item without `{key_field}`.");
+                continue;
+            };
+            let key = key.as_str();
+            if kind == ListKind::Tools && !t.cfg.tools.permits(key) {
+                continue;
+            }
+            let exposed = match kind {
+                ListKind::Tools | ListKind::Prompts => naming::expose(t.name(), sep, key, prefix),
+                _ => key.to_owned(),
+            };
+            if let Some(prev) = index.get(exposed.as_str()) {
+                tracing::warn!(
+                    list = kind.method(),
+                    name = %exposed,
+                    kept = %targets[prev.target].name(),
+                    hidden = %t.name(),
+                    "Two targets expose the same name; the first target in the config wins."
+                );
+                continue;
+            }
+            let out = if exposed != key {
+                match ObjectEdit::parse(item) {
+                    Ok(mut e) => {
+                        e.set(key_field, RawJson::string(&exposed));
+                        e.to_raw()
+                    }
+                    Err(_) => continue,
+                }
+            } else {
+                item.clone()
+            };
+            if kind == ListKind::Templates {
+                templates.push((ti, key.to_owned()));
+            }
+            index.insert(
+                Arc::from(exposed),
+                Owner {
+                    target: ti,
+                    name: Arc::from(key),
+                },
+            );
+            items.push(out);
+        }
+    }
+    let full_result = page_result(kind, &items, None);
+    Merged {
+        items,
+        index,
+        templates,
+        full_result,
+    }
+}
+
+/// Serializes `{"<key>":[items], "nextCursor": ...}`.
+pub(crate) fn page_result(kind: ListKind, items: &[RawJson], next: Option<String>) -> RawJson {
+    let len: usize = items.iter().map(|i| i.as_bytes().len() + 1).sum();
+    let mut buf = BytesMut::with_capacity(len + 64);
+    buf.put_slice(b"{\"");
+    buf.put_slice(kind.key().as_bytes());
+    buf.put_slice(b"\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            buf.put_u8(b',');
+        }
+        buf.put_slice(item.as_bytes());
+    }
+    buf.put_u8(b']');
+    if let Some(next) = next {
+        buf.put_slice(b",\"nextCursor\":");
+        mcpgate_proto::raw::write_json_string(&mut buf, &next);
+    }
+    buf.put_u8(b'}');
+    RawJson::parse(buf.freeze()).expect("assembled from valid JSON values")
+}
+
+/// The gateway's opaque cursor: `base64url("<kind>:<offset>")`.
+pub(crate) fn encode_cursor(kind: ListKind, offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{offset}", kind as u8))
+}
+
+/// Reads a cursor made by [`encode_cursor`].
+pub(crate) fn decode_cursor(kind: ListKind, cursor: &str) -> Option<usize> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = std::str::from_utf8(&raw).ok()?;
+    let (k, off) = text.split_once(':')?;
+    if k != (kind as u8).to_string() {
+        return None;
+    }
+    off.parse().ok()
+}
+
+/// Does `uri` match RFC 6570 template `tpl` (literal parts in order, each `{...}` matching
+/// one or more characters)?
+pub(crate) fn template_matches(tpl: &str, uri: &str) -> bool {
+    let mut lits = Vec::new();
+    let mut rest = tpl;
+    loop {
+        match rest.find('{') {
+            Some(open) => {
+                lits.push(&rest[..open]);
+                let Some(close) = rest[open..].find('}') else {
+                    return false;
+                };
+                rest = &rest[open + close + 1..];
+            }
+            None => {
+                lits.push(rest);
+                break;
+            }
+        }
+    }
+    if lits.len() == 1 {
+        return uri == lits[0];
+    }
+    let Some(mut s) = uri.strip_prefix(lits[0]) else {
+        return false;
+    };
+    let last = lits.len() - 1;
+    for (i, lit) in lits.iter().enumerate().skip(1) {
+        // The variable before this literal takes at least one character.
+        let Some((first_len, _)) =
+            s.char_indices()
+                .nth(1)
+                .map(|(n, c)| (n, c))
+                .or(if s.is_empty() { None } else { Some((s.len(), ' ')) })
+        else {
+            return false;
+        };
+        if i == last {
+            return s.len() >= first_len + lit.len() && s.ends_with(lit);
+        }
+        match s[first_len..].find(lit) {
+            Some(at) => s = &s[first_len + at + lit.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        assert!(template_matches("example://notes/{name}", "example://notes/a"));
+        assert!(!template_matches("example://notes/{name}", "example://notes/"));
+        assert!(!template_matches("example://notes/{name}", "other://notes/a"));
+        assert!(template_matches("test://template/{id}/data", "test://template/42/data"));
+        assert!(!template_matches(
+            "test://template/{id}/data",
+            "test://template/42/other"
+        ));
+        assert!(template_matches("file:///{path}", "file:///etc/hosts"));
+        assert!(template_matches("static://x", "static://x"));
+    }
+
+    #[test]
+    fn cursors() {
+        let c = encode_cursor(ListKind::Tools, 50);
+        assert_eq!(decode_cursor(ListKind::Tools, &c), Some(50));
+        assert_eq!(decode_cursor(ListKind::Prompts, &c), None);
+        assert_eq!(decode_cursor(ListKind::Tools, "garbage!"), None);
+    }
+}

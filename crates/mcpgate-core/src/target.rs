@@ -1,0 +1,301 @@
+//! One configured upstream target at run time: its shared ("main") upstream session kept
+//! alive by a supervisor with backoff, its per-kind list caches, and its health.
+//!
+//! The main session serves capabilities and lists for every downstream session, and every
+//! request when the target is `shared`. `per_client` targets additionally get one upstream
+//! session per downstream session, opened on first use (see `gateway.rs`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use mcpgate_config::Target;
+use mcpgate_proto::{ObjectEdit, RawJson};
+use mcpgate_upstream::TransportSpec;
+use tokio::sync::watch;
+
+use crate::error::GatewayError;
+use crate::upstream::Upstream;
+
+/// The four mergeable lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListKind {
+    /// `tools/list`
+    Tools = 0,
+    /// `prompts/list`
+    Prompts = 1,
+    /// `resources/list`
+    Resources = 2,
+    /// `resources/templates/list`
+    Templates = 3,
+}
+
+impl ListKind {
+    /// All kinds.
+    pub const ALL: [ListKind; 4] = [
+        ListKind::Tools,
+        ListKind::Prompts,
+        ListKind::Resources,
+        ListKind::Templates,
+    ];
+
+    /// The list method.
+    pub fn method(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools/list",
+            ListKind::Prompts => "prompts/list",
+            ListKind::Resources => "resources/list",
+            ListKind::Templates => "resources/templates/list",
+        }
+    }
+
+    /// The result member holding the items.
+    pub fn key(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools",
+            ListKind::Prompts => "prompts",
+            ListKind::Resources => "resources",
+            ListKind::Templates => "resourceTemplates",
+        }
+    }
+
+    /// The server capability that announces the list.
+    pub fn capability(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools",
+            ListKind::Prompts => "prompts",
+            ListKind::Resources | ListKind::Templates => "resources",
+        }
+    }
+
+    /// The kind a `notifications/*/list_changed` method invalidates.
+    pub fn from_list_changed(method: &str) -> Option<&'static [ListKind]> {
+        match method {
+            "notifications/tools/list_changed" => Some(&[ListKind::Tools]),
+            "notifications/prompts/list_changed" => Some(&[ListKind::Prompts]),
+            "notifications/resources/list_changed" => Some(&[ListKind::Resources, ListKind::Templates]),
+            _ => None,
+        }
+    }
+}
+
+/// State of a target's main upstream session.
+#[derive(Clone)]
+pub enum MainState {
+    /// First connection attempt (or a reconnect) in progress.
+    Connecting,
+    /// Connected.
+    Up(Upstream),
+    /// Not reachable; the supervisor retries after a backoff.
+    Down {
+        /// Why.
+        error: String,
+    },
+}
+
+/// A target at run time.
+pub struct TargetRt {
+    /// Its validated configuration.
+    pub cfg: Target,
+    /// Transport spec for the upstream client.
+    pub spec: TransportSpec,
+    /// Main session state, watched by requests waiting for the first connection.
+    pub main: watch::Sender<MainState>,
+    lists: [ArcSwapOption<Vec<RawJson>>; 4],
+    generation: [AtomicU64; 4],
+    fill: [tokio::sync::Mutex<()>; 4],
+    /// Number of main-session (re)starts, for operators.
+    pub restarts: AtomicU64,
+}
+
+impl TargetRt {
+    pub(crate) fn new(cfg: Target) -> Self {
+        let spec = transport_spec(&cfg);
+        TargetRt {
+            cfg,
+            spec,
+            main: watch::Sender::new(MainState::Connecting),
+            lists: Default::default(),
+            generation: Default::default(),
+            fill: Default::default(),
+            restarts: AtomicU64::new(0),
+        }
+    }
+
+    /// The target name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.cfg.name
+    }
+
+    /// Is the main session up?
+    pub fn is_up(&self) -> bool {
+        matches!(&*self.main.borrow(), MainState::Up(u) if !u.is_closed())
+    }
+
+    /// The main upstream, waiting up to `wait` for a connection attempt in progress.
+    pub(crate) async fn main_upstream(&self, wait: Duration) -> Result<Upstream, GatewayError> {
+        let mut rx = self.main.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match &*rx.borrow_and_update() {
+                MainState::Up(u) if !u.is_closed() => return Ok(u.clone()),
+                MainState::Up(_) | MainState::Connecting => {}
+                MainState::Down { error } => {
+                    return Err(GatewayError::Unavailable {
+                        target: self.cfg.name.to_string(),
+                        reason: error.clone(),
+                    });
+                }
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => {
+                    return Err(GatewayError::Unavailable {
+                        target: self.cfg.name.to_string(),
+                        reason: "still connecting".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Drops the cached lists of these kinds.
+    pub(crate) fn invalidate(&self, kinds: &[ListKind]) {
+        for k in kinds {
+            self.generation[*k as usize].fetch_add(1, Ordering::AcqRel);
+            self.lists[*k as usize].store(None);
+        }
+    }
+
+    /// The target's full list of `kind` (all upstream pages), from cache when valid.
+    pub(crate) async fn list(&self, kind: ListKind, wait: Duration) -> Result<Arc<Vec<RawJson>>, GatewayError> {
+        let i = kind as usize;
+        if let Some(v) = self.lists[i].load_full() {
+            return Ok(v);
+        }
+        let _fill = self.fill[i].lock().await;
+        if let Some(v) = self.lists[i].load_full() {
+            return Ok(v);
+        }
+        let generation = self.generation[i].load(Ordering::Acquire);
+        let up = self.main_upstream(wait).await?;
+        let items = if has_capability(&up.init.capabilities, kind.capability()) {
+            fetch_all(
+                &up,
+                kind,
+                self.cfg.request_timeout.min(Duration::from_secs(30)),
+                &self.cfg.name,
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
+        let items = Arc::new(items);
+        if self.generation[i].load(Ordering::Acquire) == generation && !up.is_closed() {
+            self.lists[i].store(Some(items.clone()));
+        }
+        Ok(items)
+    }
+}
+
+/// Does a server capabilities object declare `name`?
+pub(crate) fn has_capability(caps: &RawJson, name: &str) -> bool {
+    mcpgate_proto::raw::member(caps, name).is_some_and(|v| !v.is_null())
+}
+
+/// Follows upstream pagination to the end.
+async fn fetch_all(
+    up: &Upstream,
+    kind: ListKind,
+    timeout: Duration,
+    target: &str,
+) -> Result<Vec<RawJson>, GatewayError> {
+    let mut items = Vec::new();
+    let mut cursor: Option<RawJson> = None;
+    let mut seen = std::collections::HashSet::new();
+    for _page in 0..10_000 {
+        let params = cursor.as_ref().map(|c| {
+            let mut e = ObjectEdit::new();
+            e.set("cursor", c.clone());
+            e.to_raw()
+        });
+        let resp = tokio::time::timeout(timeout, up.conn.request(kind.method(), params))
+            .await
+            .map_err(|_| GatewayError::Timeout { target: target.into() })?
+            .map_err(|e| GatewayError::from_upstream(target, e))?;
+        if let Some(err) = resp.error_object() {
+            return Err(GatewayError::Upstream {
+                target: target.into(),
+                message: format!("{} failed: {}", kind.method(), err.message),
+            });
+        }
+        let result = resp
+            .result
+            .ok_or_else(|| GatewayError::bad_response(target, "response without result"))?;
+        let edit =
+            ObjectEdit::parse(&result).map_err(|_| GatewayError::bad_response(target, "result is not an object"))?;
+        if let Some(arr) = edit.get(kind.key()) {
+            let page: Vec<&serde_json::value::RawValue> = arr
+                .decode()
+                .map_err(|_| GatewayError::bad_response(target, "list is not an array"))?;
+            items.reserve(page.len());
+            for item in page {
+                items.push(
+                    mcpgate_proto::RawJson::parse(arr.bytes().slice_ref(item.get().as_bytes()))
+                        .map_err(|_| GatewayError::bad_response(target, "bad list item"))?,
+                );
+            }
+        }
+        match edit.get("nextCursor") {
+            Some(c) if !c.is_null() => {
+                if !seen.insert(c.clone()) {
+                    tracing::warn!(target = %target, method = kind.method(), "Upstream repeated a pagination cursor; stopping.");
+                    break;
+                }
+                cursor = Some(c.clone());
+            }
+            _ => break,
+        }
+    }
+    Ok(items)
+}
+
+/// Converts config to the upstream client's transport spec.
+fn transport_spec(t: &Target) -> TransportSpec {
+    use mcpgate_config::Transport;
+    let headers = |h: &[(String, mcpgate_config::Secret)]| {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in h {
+            if let (Ok(name), Ok(mut value)) = (
+                http::HeaderName::try_from(k.as_str()),
+                http::HeaderValue::try_from(v.expose()),
+            ) {
+                value.set_sensitive(true);
+                map.append(name, value);
+            }
+        }
+        map
+    };
+    match &t.transport {
+        Transport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => TransportSpec::Stdio {
+            command: command.clone(),
+            args: args.clone(),
+            env: env.iter().map(|(k, v)| (k.clone(), v.expose().to_owned())).collect(),
+            cwd: cwd.clone(),
+        },
+        Transport::Sse { url, headers: h } => TransportSpec::Sse {
+            url: url.clone(),
+            headers: headers(h),
+        },
+        Transport::StreamableHttp { url, headers: h } => TransportSpec::StreamableHttp {
+            url: url.clone(),
+            headers: headers(h),
+        },
+    }
+}
