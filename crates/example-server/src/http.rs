@@ -365,15 +365,13 @@ fn add_session_header(resp: &mut Response<Body>, id: Option<&str>) {
     }
 }
 
-fn session_from_header(shared: &Shared, headers: &HeaderMap) -> Result<Arc<Session>, Response<Body>> {
+fn session_from_header(shared: &Shared, headers: &HeaderMap) -> Result<Arc<Session>, (StatusCode, &'static str)> {
     match header_str(headers, SESSION_HEADER) {
-        None => Err(error_response(
+        None => Err((
             StatusCode::BAD_REQUEST,
             "Bad Request: Mcp-Session-Id header is required",
         )),
-        Some(id) => shared
-            .session(id)
-            .ok_or_else(|| error_response(StatusCode::NOT_FOUND, "Session not found")),
+        Some(id) => shared.session(id).ok_or((StatusCode::NOT_FOUND, "Session not found")),
     }
 }
 
@@ -386,7 +384,7 @@ fn get_mcp(shared: &Arc<Shared>, req: &Req) -> Response<Body> {
     }
     let session = match session_from_header(shared, req.headers()) {
         Ok(s) => s,
-        Err(resp) => return resp,
+        Err((status, message)) => return error_response(status, message),
     };
     let Some(rx) = session.take_get_stream() else {
         return error_response(
@@ -411,7 +409,7 @@ fn delete_mcp(shared: &Arc<Shared>, req: &Req) -> Response<Body> {
             shared.unregister(&s.id);
             status_response(StatusCode::OK)
         }
-        Err(resp) => resp,
+        Err((status, message)) => error_response(status, message),
     }
 }
 

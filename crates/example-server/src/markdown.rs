@@ -115,7 +115,7 @@ fn is_title(block: &[&str], more_blocks: bool) -> bool {
         && !is_rule(line)
         && indent(block[0]) < 4
         && !next.is_some_and(|l| l.trim_start().chars().next().is_some_and(char::is_lowercase))
-        && !next.is_some_and(|l| underline(l).is_some())
+        && next.is_none_or(|l| underline(l).is_none())
 }
 
 fn is_rule(line: &str) -> bool {

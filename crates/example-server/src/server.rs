@@ -174,7 +174,7 @@ impl Shared {
     /// Counts a received request; false when the crash-after fault fires for it.
     pub fn admit(&self, method: Method) -> bool {
         let n = self.stats.count_request(method);
-        !self.opts.crash_after().is_some_and(|limit| n > limit)
+        self.opts.crash_after().is_none_or(|limit| n <= limit)
     }
 
     /// Handles a notification from the client (never answered).

@@ -37,8 +37,11 @@ pub struct ToolCatalog {
     /// The pre-serialized result of `blob_result`, when enabled.
     blob_result: Option<Bytes>,
     /// Tools added by `add_tool` (name, serialized definition); copy-on-write.
-    dynamic: RwLock<Arc<Vec<(Box<str>, Bytes)>>>,
+    dynamic: RwLock<DynamicTools>,
 }
+
+/// Tools added at run time: (name, serialized definition), replaced whole on each addition.
+type DynamicTools = Arc<Vec<(Box<str>, Bytes)>>;
 
 fn ser(v: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
@@ -213,7 +216,7 @@ impl ToolCatalog {
         }
     }
 
-    fn dynamic(&self) -> Arc<Vec<(Box<str>, Bytes)>> {
+    fn dynamic(&self) -> DynamicTools {
         self.dynamic.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
