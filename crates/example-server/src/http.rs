@@ -136,7 +136,7 @@ fn origin_allowed(headers: &HeaderMap) -> bool {
     } else {
         host.split(':').next().unwrap_or(host)
     };
-    origin == "null" || matches!(host, "localhost" | "127.0.0.1" | "::1")
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
 }
 
 /// Waits forever after asking the connection task to drop the connection (crash fault).
@@ -160,8 +160,8 @@ fn accepts(headers: &HeaderMap, mime: &str) -> bool {
     }
 }
 
-async fn read_body(req: Req) -> Result<Bytes, Response<Body>> {
-    match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
+async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, Response<Body>> {
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(error_response(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"))
@@ -176,7 +176,8 @@ fn parse_error_response() -> Response<Body> {
 }
 
 async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> Response<Body> {
-    let headers = req.headers();
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
     if !accepts(headers, "application/json") && !accepts(headers, "text/event-stream") {
         return error_response(
             StatusCode::NOT_ACCEPTABLE,
@@ -200,8 +201,8 @@ async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> 
             }
         },
     };
-    let session_id = header_str(headers, SESSION_HEADER).map(str::to_owned);
-    let body = match read_body(req).await {
+    let session_id = header_str(headers, SESSION_HEADER);
+    let body = match read_body(body).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -241,7 +242,7 @@ async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> 
         new_session = Some(s.id.clone());
         s
     } else {
-        match session_id.as_deref() {
+        match session_id {
             None => {
                 return error_response(
                     StatusCode::BAD_REQUEST,
@@ -268,9 +269,9 @@ async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> 
             Kind::Notification { .. } => shared.on_notification(&session, m),
             Kind::Response { .. } => shared.on_response(&session, m),
             Kind::Invalid { .. } => requests += 1,
-            Kind::Request { method, .. } => {
+            Kind::Request { .. } => {
                 requests += 1;
-                single_instant = Some(shared.runs_inline(method));
+                single_instant = Some(shared.runs_inline(m));
             }
         }
     }
@@ -449,7 +450,7 @@ async fn legacy_post(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) 
     let Some(out) = session.unrelated_sender() else {
         return error_response(StatusCode::NOT_FOUND, "Session not found");
     };
-    let body = match read_body(req).await {
+    let body = match read_body(req.into_body()).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -646,7 +647,7 @@ mod tests {
     #[test]
     fn origin_check_allows_loopback_only() {
         assert!(origin_allowed(&HeaderMap::new()));
-        for ok in ["http://localhost:6274", "http://127.0.0.1", "http://[::1]:80", "null"] {
+        for ok in ["http://localhost:6274", "http://127.0.0.1", "http://[::1]:80"] {
             assert!(origin_allowed(&origin(ok)), "{ok}");
         }
         for bad in [

@@ -165,10 +165,21 @@ impl Shared {
         self.counter.load(Relaxed)
     }
 
-    /// Whether a request with this method is answered inline by the transport (no task, no
-    /// stream): everything but `tools/call`, and `initialize` unless the slow-start fault is on.
-    pub fn runs_inline(&self, method: Method) -> bool {
-        method.is_instant() || (method == Method::Initialize && self.opts.slow_start().is_zero())
+    /// Whether a request is answered inline by the transport (no task, no stream): it sends
+    /// nothing before its response and finishes at once. That is every method but `tools/call`
+    /// and a slow-starting `initialize`, plus calls of tools that neither wait nor talk back to
+    /// the client when no call delay or hang fault is configured.
+    pub fn runs_inline(&self, msg: &Incoming) -> bool {
+        match msg.method() {
+            Some(Method::ToolsCall) => {
+                self.opts.call_delay.is_zero()
+                    && !self.opts.hangs()
+                    && tools::peek_name(msg).is_some_and(|name| tools::is_instant(&name))
+            }
+            Some(Method::Initialize) => self.opts.slow_start().is_zero(),
+            Some(m) => m.is_instant(),
+            None => true,
+        }
     }
 
     /// Counts a received request; false when the crash-after fault fires for it.

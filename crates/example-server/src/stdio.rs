@@ -137,7 +137,7 @@ async fn handle(
                 return Err(ServeError::Crashed);
             }
             let ctx = ctx(shared, session, tx.clone());
-            if shared.runs_inline(method) {
+            if shared.runs_inline(&msg) {
                 if let Some(reply) = server::handle_request(&ctx, &msg).await {
                     let _ = tx.send(reply).await;
                 }

@@ -298,6 +298,25 @@ const BUILTINS: [&str; 12] = [
     "touch_resource",
 ];
 
+/// The tools that may wait or send messages before their result; every other tool answers
+/// at once and can run inline.
+const TALKING_TOOLS: [&str; 5] = ["long_operation", "sample", "elicit", "list_roots", "log"];
+
+/// Whether calling `name` finishes at once without sending anything else first.
+pub fn is_instant(name: &str) -> bool {
+    !TALKING_TOOLS.contains(&name)
+}
+
+/// The tool name of a `tools/call`, if present.
+pub fn peek_name(msg: &Incoming) -> Option<Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Name<'a> {
+        #[serde(borrow, default)]
+        name: Option<Cow<'a, str>>,
+    }
+    msg.parse_params::<Name<'_>>().ok()?.name
+}
+
 #[derive(Deserialize)]
 struct CallParams<'a> {
     #[serde(borrow)]

@@ -629,3 +629,33 @@ async fn shutdown_stops_the_server() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn binary_serves_http_and_prints_the_address_first() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(crate::common::BIN)
+        .args(["--http", "127.0.0.1:0", "--name", "bin-http"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    assert!(base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"), "{base}");
+    let mut c = HttpClient::new(&format!("{base}/mcp"));
+    let r = c.initialize("2025-11-25", json!({})).await;
+    assert_eq!(r.json()["result"]["serverInfo"]["name"], "bin-http");
+    assert_eq!(
+        call_text(&c.call("echo", json!({"message":"via binary"})).await),
+        "via binary"
+    );
+    child.kill().await.unwrap();
+}
