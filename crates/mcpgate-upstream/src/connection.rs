@@ -489,6 +489,14 @@ impl Connection {
         &self.0.shared.target
     }
 
+    /// The stdio server's process id (and process group id); `None` on HTTP transports.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.0.transport {
+            Transport::Stdio(t) => Some(t.pid()),
+            _ => None,
+        }
+    }
+
     /// Is the connection gone?
     pub fn is_closed(&self) -> bool {
         self.0.shared.is_closed()

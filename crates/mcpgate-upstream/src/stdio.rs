@@ -46,6 +46,7 @@ pub(crate) struct StdioTransport {
     tx: mpsc::Sender<Bytes>,
     shared: Arc<Shared>,
     terminated: CancellationToken,
+    pid: u32,
 }
 
 impl StdioTransport {
@@ -90,7 +91,12 @@ impl StdioTransport {
             eof_rx,
             terminated.clone(),
         ));
-        Ok(StdioTransport { tx, shared, terminated })
+        Ok(StdioTransport {
+            tx,
+            shared,
+            terminated,
+            pid,
+        })
     }
 
     /// Queues a request; returns a driver only when the queue is full.
@@ -111,6 +117,11 @@ impl StdioTransport {
     /// Queues a notification or response.
     pub(crate) async fn send(&self, line: Bytes) -> Result<(), UpstreamError> {
         self.tx.send(line).await.map_err(|_| self.shared.closed_error())
+    }
+
+    /// The server's process id (also its process group id).
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
     }
 
     /// Resolves once the process has been reaped and its group signalled.

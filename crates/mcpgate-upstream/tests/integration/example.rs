@@ -1,0 +1,1 @@
+//! Interop with the project's example server (Streamable HTTP and legacy SSE, in process).

@@ -1,0 +1,1 @@
+//! The legacy HTTP+SSE transport against the fixture server.
