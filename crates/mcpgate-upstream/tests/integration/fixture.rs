@@ -393,20 +393,21 @@ async fn mcp_get(State(st): State<Arc<St>>, headers: HeaderMap) -> Response {
     if !st.get_allowed.load(Ordering::SeqCst) {
         return status(405, "no GET stream");
     }
-    if let Some(s) = headers.get("mcp-session-id") {
-        if !st.sessions.lock().unwrap().contains(s.to_str().unwrap()) {
-            return status(404, "unknown session");
-        }
+    if let Some(s) = headers.get("mcp-session-id")
+        && !st.sessions.lock().unwrap().contains(s.to_str().unwrap())
+    {
+        return status(404, "unknown session");
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    if let Some(last) = headers.get("last-event-id").map(|v| v.to_str().unwrap().to_owned()) {
-        if let Some(events) = st.replay.lock().unwrap().remove(&last) {
-            for e in events {
-                let _ = tx.send(e);
-            }
-            drop(tx);
-            return sse(rx);
+    let replay = headers
+        .get("last-event-id")
+        .and_then(|last| st.replay.lock().unwrap().remove(last.to_str().unwrap()));
+    if let Some(events) = replay {
+        for e in events {
+            let _ = tx.send(e);
         }
+        drop(tx);
+        return sse(rx);
     }
     st.get_opens.fetch_add(1, Ordering::SeqCst);
     *st.get_sink.lock().unwrap() = Some(tx);

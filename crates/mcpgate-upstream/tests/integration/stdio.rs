@@ -182,7 +182,7 @@ async fn close_reaps_the_process_and_its_group() {
     let pid = conn.pid().unwrap();
     let child = within(5, conn.request("child", None)).await.unwrap();
     let child_pid = result(&child)["pid"].as_u64().unwrap() as u32;
-    assert_eq!(proc_state(child_pid).is_some(), true, "the grandchild runs");
+    assert!(proc_state(child_pid).is_some(), "the grandchild runs");
     let pending = tokio::spawn(conn.request("hold", None));
     tokio::time::sleep(Duration::from_millis(50)).await;
 
