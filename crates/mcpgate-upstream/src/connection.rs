@@ -126,8 +126,11 @@ impl Shared {
             return false;
         }
         match &error {
-            Some(e) => tracing::warn!(target = %self.target, error = %e, "Upstream connection lost."),
-            None => tracing::debug!(target = %self.target, "Upstream connection closed."),
+            // A failed connect is reported by its caller.
+            Some(e) if self.life.lock().announced => {
+                tracing::warn!(target = %self.target, error = %e, "Upstream connection lost.")
+            }
+            _ => tracing::debug!(target = %self.target, error = ?error, "Upstream connection closed."),
         }
         let for_pending = error.as_ref().map_or_else(
             || UpstreamError::Closed("the connection was closed".into()),

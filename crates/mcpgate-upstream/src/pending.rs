@@ -203,6 +203,8 @@ impl Future for PendingRequest {
         match Pin::new(rx).poll(cx) {
             Poll::Ready(outcome) => {
                 let outcome = outcome.unwrap_or_else(|_| Err(UpstreamError::Closed("connection dropped".into())));
+                // Whoever completed the waiter already removed the entry.
+                this.owner = None;
                 this.finish();
                 Poll::Ready(outcome)
             }

@@ -38,8 +38,9 @@ const MAX_GARBAGE_LINES: usize = 1000;
 const MAX_STDERR_LINE: usize = 4096;
 /// Bytes of a skipped line shown in the log.
 const PREVIEW: usize = 200;
-/// Bytes read from stdout at a time.
+/// Size of a fresh stdout read buffer, and the free space below which one is allocated.
 const READ_CHUNK: usize = 64 * 1024;
+const MIN_FREE: usize = 4 * 1024;
 
 /// The client side of a stdio server.
 pub(crate) struct StdioTransport {
@@ -229,7 +230,10 @@ async fn read_loop(mut stdout: ChildStdout, shared: Arc<Shared>, eof: oneshot::S
             buf.clear();
             scanned = 0;
         }
-        buf.reserve(READ_CHUNK);
+        if buf.capacity() - buf.len() < MIN_FREE {
+            // Lines already handed out keep their part of the old buffer alive.
+            buf.reserve(READ_CHUNK);
+        }
         let read = tokio::select! {
             biased;
             _ = shared.cancel.cancelled() => return,

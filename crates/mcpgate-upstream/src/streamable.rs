@@ -62,6 +62,8 @@ struct Inner {
     shared: Arc<Shared>,
     session: OnceLock<HeaderValue>,
     version: OnceLock<HeaderValue>,
+    /// POST and GET headers, built once the session id and version are known.
+    ready: OnceLock<(HeaderMap, HeaderMap)>,
     get_started: AtomicBool,
 }
 
@@ -74,13 +76,33 @@ impl StreamableTransport {
             shared,
             session: OnceLock::new(),
             version: OnceLock::new(),
+            ready: OnceLock::new(),
             get_started: AtomicBool::new(false),
         }))
     }
 
-    /// Sends `MCP-Protocol-Version` from now on.
+    /// Sends `MCP-Protocol-Version` from now on (called after `initialize`, when the session
+    /// id is known too, so the headers of every later request are built here once).
     pub(crate) fn set_protocol_version(&self, version: &'static str) {
         let _ = self.0.version.set(HeaderValue::from_static(version));
+        let _ = self.0.ready.set((
+            self.request_headers(ACCEPT_POST, true),
+            self.request_headers(ACCEPT_SSE, false),
+        ));
+    }
+
+    fn post_headers(&self) -> HeaderMap {
+        match self.0.ready.get() {
+            Some((post, _)) => post.clone(),
+            None => self.request_headers(ACCEPT_POST, true),
+        }
+    }
+
+    fn get_headers(&self) -> HeaderMap {
+        match self.0.ready.get() {
+            Some((_, get)) => get.clone(),
+            None => self.request_headers(ACCEPT_SSE, false),
+        }
     }
 
     fn request_headers(&self, accept: HeaderValue, json_body: bool) -> HeaderMap {
@@ -132,7 +154,7 @@ impl StreamableTransport {
             .0
             .http
             .post(self.0.url.clone())
-            .headers(self.request_headers(ACCEPT_POST, true))
+            .headers(self.post_headers())
             .body(body)
             .send()
             .await
@@ -257,7 +279,7 @@ impl StreamableTransport {
     /// Opens a GET stream (resuming after `last_event` if given). `None` on 405.
     async fn open_get(&self, last_event: Option<&str>) -> Result<Option<EventStream>, UpstreamError> {
         let had_session = self.0.session.get().is_some();
-        let mut headers = self.request_headers(ACCEPT_SSE, false);
+        let mut headers = self.get_headers();
         if let Some(last) = last_event {
             let value = HeaderValue::from_str(last)
                 .map_err(|_| UpstreamError::Protocol("an SSE event id cannot be sent back as a header".into()))?;
