@@ -334,10 +334,49 @@ impl Connection {
     /// Fails with [`UpstreamError::Protocol`] if the server answers a protocol version mcpgate
     /// does not speak. The handler may receive server messages before this returns, but
     /// [`Inbound::Closed`] only for connections this returned.
+    ///
+    /// A [`TransportSpec::StreamableHttp`] URL whose `initialize` POST is answered 400, 404 or
+    /// 405 is tried once more as a legacy HTTP+SSE endpoint (GET, `endpoint` event), as the
+    /// specification's backwards-compatibility section recommends; if that fails too, the
+    /// original error is returned.
     pub async fn connect(
         spec: &TransportSpec,
         opts: ConnectOptions,
         handler: Arc<dyn InboundHandler>,
+    ) -> Result<(Connection, InitializeResult), UpstreamError> {
+        let deadline = tokio::time::Instant::now() + opts.connect_timeout;
+        let first = Self::connect_once(spec, &opts, handler.clone(), deadline).await;
+        let (
+            Err(UpstreamError::Http {
+                status: 400 | 404 | 405,
+                ..
+            }),
+            TransportSpec::StreamableHttp { url, headers },
+        ) = (&first, spec)
+        else {
+            return first;
+        };
+        let legacy = TransportSpec::Sse {
+            url: url.clone(),
+            headers: headers.clone(),
+        };
+        match Self::connect_once(&legacy, &opts, handler, deadline).await {
+            Ok(connected) => {
+                tracing::info!(target = %opts.target, url = %url, "The upstream speaks only the legacy HTTP+SSE transport; using it.");
+                Ok(connected)
+            }
+            Err(e) => {
+                tracing::debug!(target = %opts.target, error = %e, "The legacy HTTP+SSE fallback failed too.");
+                first
+            }
+        }
+    }
+
+    async fn connect_once(
+        spec: &TransportSpec,
+        opts: &ConnectOptions,
+        handler: Arc<dyn InboundHandler>,
+        deadline: tokio::time::Instant,
     ) -> Result<(Connection, InitializeResult), UpstreamError> {
         let shared = Arc::new(Shared::new(opts.target.clone(), handler, opts.max_message_bytes));
         let attempt = async {
@@ -368,10 +407,10 @@ impl Connection {
                 version: OnceLock::new(),
                 closing: AtomicBool::new(false),
             }));
-            let init = conn.initialize(&opts).await?;
+            let init = conn.initialize(opts).await?;
             Ok((conn, init))
         };
-        let outcome = match tokio::time::timeout(opts.connect_timeout, attempt).await {
+        let outcome = match tokio::time::timeout_at(deadline, attempt).await {
             Ok(outcome) => outcome,
             Err(_) => Err(UpstreamError::Timeout),
         };

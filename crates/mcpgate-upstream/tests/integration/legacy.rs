@@ -176,3 +176,21 @@ async fn close_fails_pending_and_reports_closed_once() {
     within(5, conn.close()).await;
     inbox.assert_quiet(Duration::from_millis(50)).await;
 }
+
+#[tokio::test]
+async fn streamable_url_falls_back_to_legacy_sse() {
+    let f = Fixture::start().await;
+    let (handler, _inbox) = recorder();
+    // POST /sse is 405 on the fixture: the client retries the URL as a legacy SSE endpoint.
+    let spec = TransportSpec::StreamableHttp {
+        url: f.sse_url(),
+        headers: Default::default(),
+    };
+    let (conn, init) = Connection::connect(&spec, legacy_options(), handler).await.unwrap();
+    assert_eq!(init.protocol_version, "2024-11-05");
+    assert!(conn.pid().is_none());
+    let echoed = within(5, conn.request("echo", Some(raw(r#"{"b":2}"#)))).await.unwrap();
+    assert_eq!(result(&echoed), json!({"echo": {"b": 2}}));
+    assert_eq!(f.seen_gets().len(), 1);
+    conn.close().await;
+}
