@@ -296,6 +296,7 @@ async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> 
             Some(m) => json_response(StatusCode::OK, m.bytes),
             None => status_response(StatusCode::ACCEPTED),
         };
+        let new_session = keep_if_initialized(shared, &session, new_session);
         add_session_header(&mut resp, new_session.as_deref());
         return resp;
     }
@@ -347,8 +348,26 @@ async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> 
             }
         }
     };
+    // A forced SSE stream starts before initialize finishes, so it always gets the header.
+    let new_session = if opts.sse_responses {
+        new_session
+    } else {
+        keep_if_initialized(shared, &session, new_session)
+    };
     add_session_header(&mut resp, new_session.as_deref());
     resp
+}
+
+/// A session created for an `initialize` that failed (bad params) is removed again, and no
+/// `Mcp-Session-Id` is issued for it.
+fn keep_if_initialized(shared: &Shared, session: &Session, new_session: Option<Arc<str>>) -> Option<Arc<str>> {
+    let id = new_session?;
+    if session.version().is_some() {
+        Some(id)
+    } else {
+        shared.unregister(&id);
+        None
+    }
 }
 
 fn final_json(finals: &[Msg], batch: bool) -> Response<Body> {

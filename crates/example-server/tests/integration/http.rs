@@ -40,6 +40,13 @@ async fn initialize_issues_a_session_and_negotiates() {
     let r = c.request("ping", json!({})).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["result"], json!({}));
+
+    // A failed initialize (no protocolVersion) gets no session.
+    let mut bad = HttpClient::new(&f.mcp_url());
+    let r = bad.request("initialize", json!({"capabilities":{}})).await;
+    assert_eq!(r.json()["error"]["code"], -32602);
+    assert!(r.headers.get("mcp-session-id").is_none());
+    assert_eq!(f.server().session_count(), 2);
 }
 
 #[tokio::test]
