@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -31,7 +32,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::jsonrpc::{self, Kind, Method, Msg, PARSE_ERROR, RpcError};
 use crate::server::{self, Ctx, Shared};
@@ -412,12 +413,13 @@ fn get_mcp(shared: &Arc<Shared>, req: &Req) -> Response<Body> {
             "Conflict: a GET stream is already open for this session",
         );
     };
+    let closed = session.closed.clone();
     let on_close: OnClose = Box::new(move |rx| {
         if let Some(rx) = rx {
             session.return_get_stream(rx);
         }
     });
-    sse_response(SseBody::new(VecDeque::new(), rx, None, Some(on_close)))
+    sse_response(SseBody::new(VecDeque::new(), rx, None, Some(on_close)).until(closed))
 }
 
 fn delete_mcp(shared: &Arc<Shared>, req: &Req) -> Response<Body> {
@@ -578,9 +580,17 @@ pub struct SseBody {
     rx: Option<mpsc::Receiver<Msg>>,
     remaining: Option<usize>,
     on_close: Option<OnClose>,
+    /// Ends the stream when the session ends (DELETE), for streams that outlive requests.
+    session_closed: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
 impl SseBody {
+    /// Ends this stream when `token` is cancelled.
+    fn until(mut self, token: CancellationToken) -> SseBody {
+        self.session_closed = Some(Box::pin(token.cancelled_owned()));
+        self
+    }
+
     fn new(
         head: VecDeque<Bytes>,
         rx: mpsc::Receiver<Msg>,
@@ -592,6 +602,7 @@ impl SseBody {
             rx: Some(rx),
             remaining,
             on_close,
+            session_closed: None,
         }
     }
 }
@@ -616,6 +627,11 @@ impl http_body::Body for Body {
                     return Poll::Ready(Some(Ok(Frame::data(b))));
                 }
                 if s.remaining == Some(0) {
+                    return Poll::Ready(None);
+                }
+                if let Some(closed) = s.session_closed.as_mut()
+                    && closed.as_mut().poll(cx).is_ready()
+                {
                     return Poll::Ready(None);
                 }
                 let Some(rx) = s.rx.as_mut() else {

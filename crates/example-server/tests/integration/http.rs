@@ -502,6 +502,10 @@ async fn get_stream_carries_unrelated_notifications() {
     assert_eq!(g.status, StatusCode::OK);
     let n = g.next_json().await.unwrap();
     assert_eq!(n["method"], "notifications/resources/list_changed");
+
+    // DELETE ends the session and its GET stream.
+    assert_eq!(c.delete().await, StatusCode::OK);
+    assert!(g.next_event().await.is_none());
 }
 
 #[tokio::test]
