@@ -76,7 +76,7 @@ impl Shared {
         })
     }
 
-    /// A sender whose messages are discarded (see [`Shared::null_out`]'s field docs).
+    /// A sender whose messages are discarded, for requests that only produce a response.
     pub fn null_out(&self) -> mpsc::Sender<Msg> {
         self.null_out.clone()
     }
