@@ -298,11 +298,7 @@ impl Validator<'_> {
                 deny: tools.deny.iter().map(|p| Glob::new(p)).collect(),
             };
             let stdio = matches!(transport, Transport::Stdio { .. });
-            let session = t.session.unwrap_or(if stdio {
-                SessionMode::Shared
-            } else {
-                SessionMode::PerClient
-            });
+            let session = t.session.unwrap_or(SessionMode::PerClient);
             let connect_default = if stdio { 30 } else { 10 };
             targets.push(Target {
                 name: Arc::from(name),
@@ -424,7 +420,7 @@ mod tests {
         let c = load("targets:\n  - name: a\n    stdio: {command: srv}\n").unwrap();
         assert_eq!(c.listen.address.to_string(), "127.0.0.1:8080");
         assert_eq!(c.listen.mcp_path, "/mcp");
-        assert_eq!(c.targets[0].session, SessionMode::Shared);
+        assert_eq!(c.targets[0].session, SessionMode::PerClient);
         assert!(c.targets[0].tools.permits("anything"));
     }
 

@@ -113,11 +113,14 @@ pub enum PrefixMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionMode {
-    /// One upstream session (one process for stdio) serves every downstream session;
-    /// per-session state (subscriptions, log level) is tracked by the gateway.
+    /// One upstream session (one process for stdio) serves every downstream session. The
+    /// gateway tracks subscriptions and log levels per client and routes progress by token,
+    /// but server-side session state (roots, toggles, caches) is shared by all clients, and a
+    /// server→client request is relayed to the client whose call is in flight. Use only for
+    /// servers without per-client state.
     Shared,
-    /// Each downstream session gets its own upstream session, opened on first use
-    /// (for stdio: its own process).
+    /// Each downstream session gets its own upstream session, opened on its first request
+    /// to the target (for stdio: its own process, ended with the session). The default.
     PerClient,
 }
 
@@ -139,7 +142,7 @@ pub struct TargetSpec {
     /// Which tools are exposed.
     #[serde(default)]
     pub tools: Option<FilterSpec>,
-    /// `shared` (default for stdio) or `per_client` (default for HTTP).
+    /// `per_client` (default: one upstream session, or process, per client) or `shared`.
     #[serde(default)]
     pub session: Option<SessionMode>,
     /// Time to start or connect and initialize. Default `10s` (`30s` for stdio).

@@ -737,6 +737,22 @@ impl Inner {
         }
     }
 
+    /// Targets other than `primary` that list `uri` or a template matching it.
+    async fn other_owners(&self, uri: &str, primary: usize) -> Vec<usize> {
+        let resources = self.merged(ListKind::Resources).await;
+        let templates = self.merged(ListKind::Templates).await;
+        let mut out: Vec<usize> = resources.also.get(uri).cloned().unwrap_or_default();
+        for (ti, tpl) in &templates.templates {
+            if lists::template_matches(tpl, uri) {
+                out.push(*ti);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out.retain(|t| *t != primary);
+        out
+    }
+
     async fn call_resource(
         &self,
         rt: &Arc<Runtime>,
@@ -752,6 +768,18 @@ impl Inner {
         let owner = self.resource_owner(rt, &uri).await?;
         let t = rt.targets[owner.target].clone();
         let method = msg.method().to_owned();
+        if method != "resources/read" {
+            // Several targets may serve the same URI: (un)subscribe with every one of them.
+            for ti in self.other_owners(&uri, owner.target).await {
+                let other = rt.targets[ti].clone();
+                let Ok(up) = self.upstream_for(&other, session).await else { continue };
+                let timeout = other.cfg.request_timeout;
+                let req = up.conn.request(&method, msg.params.clone());
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(timeout, req).await;
+                });
+            }
+        }
         let resp = self.forward(session, &t, msg, None, sink).await?;
         if resp.error.is_none() {
             match method.as_str() {

@@ -29,6 +29,9 @@ pub(crate) struct Merged {
     pub index: HashMap<Arc<str>, Owner>,
     /// For templates: (target, template) pairs for URI matching.
     pub templates: Vec<(usize, String)>,
+    /// Resources (and templates) that several targets list: the other targets, in order.
+    /// Reads go to the first; subscriptions go to all of them.
+    pub also: HashMap<Arc<str>, Vec<usize>>,
     /// `{"<key>":[...]}` when unpaginated.
     pub full_result: RawJson,
 }
@@ -44,6 +47,8 @@ pub(crate) fn merge(
     let mut items = Vec::new();
     let mut index: HashMap<Arc<str>, Owner> = HashMap::new();
     let mut templates = Vec::new();
+    let mut also: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
+    let mut collisions: HashMap<(usize, usize), (usize, String)> = HashMap::new();
     let key_field = match kind {
         ListKind::Tools | ListKind::Prompts => "name",
         ListKind::Resources => "uri",
@@ -65,14 +70,15 @@ pub(crate) fn merge(
                 ListKind::Tools | ListKind::Prompts => naming::expose(t.name(), sep, key, prefix),
                 _ => key.to_owned(),
             };
-            if let Some(prev) = index.get(exposed.as_str()) {
-                tracing::warn!(
-                    list = kind.method(),
-                    name = %exposed,
-                    kept = %targets[prev.target].name(),
-                    hidden = %t.name(),
-                    "Two targets expose the same name; the first target in the config wins."
-                );
+            if let Some((key, prev)) = index.get_key_value(exposed.as_str()) {
+                let c = collisions.entry((prev.target, ti)).or_insert((0, exposed.clone()));
+                c.0 += 1;
+                if kind == ListKind::Templates {
+                    templates.push((ti, key_field_value(item, key_field)));
+                }
+                if matches!(kind, ListKind::Resources | ListKind::Templates) {
+                    also.entry(key.clone()).or_default().push(ti);
+                }
                 continue;
             }
             let out = if exposed != key {
@@ -99,13 +105,22 @@ pub(crate) fn merge(
             items.push(out);
         }
     }
-    let full_result = page_result(kind, &items, None);
-    Merged {
-        items,
-        index,
-        templates,
-        full_result,
+    for ((kept, hidden), (count, example)) in collisions {
+        tracing::warn!(
+            list = kind.method(),
+            kept = %targets[kept].name(),
+            hidden = %targets[hidden].name(),
+            count,
+            example = %example,
+            "Two targets expose the same names; the first target in the config serves them."
+        );
     }
+    let full_result = page_result(kind, &items, None);
+    Merged { items, index, templates, also, full_result }
+}
+
+fn key_field_value(item: &RawJson, field: &str) -> String {
+    mcpgate_proto::raw::str_member(item, field).map(|s| s.to_string()).unwrap_or_default()
 }
 
 /// Serializes `{"<key>":[items], "nextCursor": ...}`.

@@ -50,7 +50,7 @@ pub(crate) struct Routes {
     in_flight: Mutex<HashMap<u64, Route>>,
     /// The upstream these routes belong to, set once connected and cleared when it closes
     /// (it refers back to the connection, so it must not outlive it).
-    current: Mutex<Option<Upstream>>,
+    current: tokio::sync::watch::Sender<Option<Upstream>>,
 }
 
 impl Routes {
@@ -59,16 +59,24 @@ impl Routes {
             target,
             owner,
             in_flight: Mutex::new(HashMap::new()),
-            current: Mutex::new(None),
+            current: tokio::sync::watch::Sender::new(None),
         })
     }
 
     pub fn set_current(&self, u: Option<Upstream>) {
-        *self.current.lock() = u;
+        self.current.send_replace(u);
     }
 
     pub fn current(&self) -> Option<Upstream> {
-        self.current.lock().clone()
+        self.current.borrow().clone()
+    }
+
+    /// The upstream, waiting while its handshake completes (a server may send requests
+    /// right after `notifications/initialized`, before `connect` has returned).
+    async fn current_when_ready(&self) -> Option<Upstream> {
+        let mut rx = self.current.subscribe();
+        let ready = tokio::time::timeout(std::time::Duration::from_secs(30), rx.wait_for(Option::is_some)).await;
+        ready.ok()?.ok().and_then(|u| u.clone())
     }
 
     pub fn insert(&self, upstream_id: u64, route: Route) {
@@ -243,7 +251,18 @@ impl Handler {
     }
 
     fn request(&self, msg: Message, related: Option<u64>) {
-        let Some(upstream) = self.routes.current() else { return };
+        let Some(upstream) = self.routes.current() else {
+            let routes = self.routes.clone();
+            let me = Handler { gw: self.gw.clone(), routes: self.routes.clone() };
+            tokio::spawn(async move {
+                if routes.current_when_ready().await.is_some() {
+                    me.request(msg, related);
+                } else {
+                    tracing::warn!(target = %routes.target, method = msg.method(), "Dropped a server request: the upstream session never became ready.");
+                }
+            });
+            return;
+        };
         let upstream_id = msg.id.clone().unwrap_or(RawJson::from_static("null"));
         let Some((session, sink)) = self.route_for(related) else {
             // Nobody to ask: answer a ping ourselves, refuse anything else.

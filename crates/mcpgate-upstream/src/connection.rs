@@ -462,10 +462,14 @@ impl Connection {
         if let Transport::Streamable(t) = &self.0.transport {
             t.set_protocol_version(negotiated);
         }
-        self.notify("notifications/initialized", None).await?;
+        // Open the GET stream before `initialized`: servers often send their first requests
+        // (e.g. `roots/list`) right after it, unrelated to any request, and a server with no
+        // GET stream to put them on drops them.
         if let Transport::Streamable(t) = &self.0.transport {
-            t.start_get_stream();
+            let opened = t.start_get_stream();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), opened).await;
         }
+        self.notify("notifications/initialized", None).await?;
         let object = |key| fields.get(key).cloned().unwrap_or_else(|| RawJson::from_static("{}"));
         Ok(InitializeResult {
             protocol_version: negotiated.to_owned(),

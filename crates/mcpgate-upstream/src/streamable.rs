@@ -307,13 +307,17 @@ impl StreamableTransport {
     }
 
     /// Starts the standalone GET stream for server-initiated messages (once).
-    pub(crate) fn start_get_stream(&self) {
+    /// The returned receiver fires once the first attempt to open it has finished (opened,
+    /// refused or failed).
+    pub(crate) fn start_get_stream(&self) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
         if !self.0.get_started.swap(true, Ordering::AcqRel) {
-            tokio::spawn(self.clone().run_get_stream());
+            tokio::spawn(self.clone().run_get_stream(Some(tx)));
         }
+        rx
     }
 
-    async fn run_get_stream(self) {
+    async fn run_get_stream(self, mut first_attempt: Option<tokio::sync::oneshot::Sender<()>>) {
         let shared = self.0.shared.clone();
         let mut last_event: Option<String> = None;
         let mut retry: Option<Duration> = None;
@@ -324,6 +328,9 @@ impl StreamableTransport {
                 _ = shared.cancel.cancelled() => return,
                 opened = self.open_get(last_event.as_deref()) => opened,
             };
+            if let Some(tx) = first_attempt.take() {
+                let _ = tx.send(());
+            }
             match opened {
                 Ok(Some(mut events)) => loop {
                     let next = tokio::select! {
