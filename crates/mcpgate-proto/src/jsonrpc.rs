@@ -141,8 +141,15 @@ impl Message {
     /// Parses a single message (a batch is an error here).
     pub fn parse(bytes: Bytes) -> Result<Message, ParseError> {
         let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let m = de.deserialize_map(EnvelopeVisitor(&bytes)).map_err(json_err)?;
+        let (m, problem) = de.deserialize_map(EnvelopeVisitor(&bytes)).map_err(json_err)?;
         de.end().map_err(json_err)?;
+        // Well-formed JSON that is not a JSON-RPC 2.0 envelope is an invalid request (-32600),
+        // not a parse error; the whole body was read first, so broken JSON still wins.
+        if let Some(reason) = problem {
+            let id =
+                m.id.filter(|id| matches!(id.as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9')));
+            return Err(ParseError::Invalid { reason, id });
+        }
         m.validate()
     }
 
@@ -354,22 +361,30 @@ impl fmt::Debug for Message {
 }
 
 fn json_err(e: serde_json::Error) -> ParseError {
+    if e.classify() == serde_json::error::Category::Data {
+        // Valid JSON of the wrong type (a string, a number, …) where a message object belongs.
+        return ParseError::Invalid {
+            reason: "a JSON-RPC message must be a JSON object",
+            id: None,
+        };
+    }
     ParseError::Json(e.to_string())
 }
 
 struct EnvelopeVisitor<'b>(&'b Bytes);
 
 impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
-    type Value = Message;
+    /// The message, and the first reason it is not a valid JSON-RPC 2.0 envelope, if any.
+    type Value = (Message, Option<&'static str>);
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON-RPC message object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
-        use serde::de::Error;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut m = Message::default();
         let mut version_ok = false;
+        let mut problem = None;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             let value: &'de RawValue = map.next_value()?;
             let raw = RawJson::from_trusted(self.0.slice_ref(value.get().as_bytes()));
@@ -380,10 +395,12 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
                 }
                 "id" => &mut m.id,
                 "method" => {
-                    let s = raw
-                        .as_json_str()
-                        .ok_or_else(|| A::Error::custom("method must be a string"))?;
-                    m.method = Some(s);
+                    match raw.as_json_str() {
+                        Some(s) => m.method = Some(s),
+                        None => {
+                            problem.get_or_insert("method must be a string");
+                        }
+                    }
                     continue;
                 }
                 "params" => &mut m.params,
@@ -395,14 +412,15 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
                 }
             };
             if slot.is_some() {
-                return Err(A::Error::custom(format!("duplicate member `{key}`")));
+                problem.get_or_insert("duplicate member");
+                continue;
             }
             *slot = Some(raw);
         }
         if !version_ok {
-            return Err(A::Error::custom("`jsonrpc` must be \"2.0\""));
+            problem.get_or_insert("`jsonrpc` must be \"2.0\"");
         }
-        Ok(m)
+        Ok((m, problem))
     }
 }
 
@@ -464,6 +482,32 @@ mod tests {
             assert!(parse(bad).is_err(), "accepted {bad}");
         }
         assert_eq!(parse("nope").unwrap_err().code(), ErrorCode::PARSE_ERROR);
+        assert_eq!(
+            parse(r#"{"jsonrpc":"2.0","id":1"#).unwrap_err().code(),
+            ErrorCode::PARSE_ERROR
+        );
+        // Valid JSON that is not a JSON-RPC envelope is an invalid request, not a parse error.
+        for invalid in [
+            r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+            r#"{"id":1,"method":"x"}"#,
+            r#"{"jsonrpc":"2.0","method":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"x"}"#,
+            r#""a string""#,
+            "42",
+        ] {
+            assert_eq!(
+                parse(invalid).unwrap_err().code(),
+                ErrorCode::INVALID_REQUEST,
+                "{invalid}"
+            );
+        }
+        assert_eq!(
+            parse(r#"{"jsonrpc":"1.0","id":3,"method":"x"}"#)
+                .unwrap_err()
+                .id()
+                .as_str(),
+            "3"
+        );
         let e = parse(r#"{"jsonrpc":"2.0","id":5,"method":"x","params":3}"#).unwrap_err();
         assert_eq!(e.code(), ErrorCode::INVALID_REQUEST);
         assert_eq!(e.id().as_str(), "5");
