@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# test.sh — the whole test suite, as CI runs it (.ci/run calls exactly this).
+#
+#   scripts/test.sh
+#
+# 1. cargo fmt --check and cargo clippy --all-targets -D warnings.
+# 2. cargo test --workspace: unit tests, the gateway's integration suite (in-process fixtures on
+#    127.0.0.1:0) and the example server's own tests.
+# 3. End-to-end through mcpgate against real peers (official Python and TypeScript SDK clients,
+#    server-everything over stdio and Streamable HTTP, markitdown-mcp over SSE and Streamable
+#    HTTP), installed at pinned versions into .peers/ by scripts/peers.sh.
+# 4. The official MCP conformance suite (server mode) through mcpgate.
+# The last line is the total `N passed, M failed`; exit non-zero on any failure.
+# Time on 2 cores: ~10-15 min from a cold cargo cache, ~4 min warm; first peer install ~75 s.
+# Set TEST_SKIP_PEERS=1 to run only the Rust parts (no registry access needed beyond crates.io).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+OUT="$ROOT/target/test-logs"
+mkdir -p "$OUT"
+PASSED=0
+FAILED=0
+STATUS=0
+
+step() { printf '\n==> %s\n' "$*"; }
+fail() { echo "FAILED: $*"; STATUS=1; }
+
+step "cargo fmt --check"
+if cargo fmt --all -- --check; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); fail "cargo fmt (run cargo fmt --all)"; fi
+
+step "cargo clippy --all-targets -- -D warnings"
+if cargo clippy --workspace --all-targets --locked -- -D warnings; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); fail "clippy"; fi
+
+step "cargo test --workspace"
+cargo test --workspace --locked 2>&1 | tee "$OUT/cargo-test.log"
+rc=${PIPESTATUS[0]}
+read -r p f < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$OUT/cargo-test.log")
+PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+if [ "$rc" != 0 ]; then fail "cargo test"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
+
+if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
+  export MCPGATE_BIN="$ROOT/target/debug/mcpgate"
+  cargo build -p mcpgate --locked --quiet || fail "build mcpgate"
+
+  step "end-to-end through mcpgate (real peers)"
+  tests/e2e/run.sh gateway 2>&1 | tee "$OUT/e2e.log"
+  rc=${PIPESTATUS[0]}
+  read -r p f < <(tail -n 1 "$OUT/e2e.log" | awk '{ print $1 + 0, $3 + 0 }')
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  if [ "$rc" != 0 ]; then fail "e2e"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
+
+  step "MCP conformance suite through mcpgate"
+  tests/conformance/run.sh gateway 2>&1 | tee "$OUT/conformance.log"
+  rc=${PIPESTATUS[0]}
+  read -r p f < <(grep -E '^Total:' "$OUT/conformance.log" | tail -n 1 | awk '{ print $2 + 0, $4 + 0 }')
+  PASSED=$((PASSED + ${p:-0})); FAILED=$((FAILED + ${f:-0}))
+  if [ "$rc" != 0 ]; then fail "conformance"; [ "${f:-0}" = 0 ] && FAILED=$((FAILED + 1)); fi
+fi
+
+echo
+echo "$PASSED passed, $FAILED failed"
+exit "$STATUS"
