@@ -643,7 +643,13 @@ impl Inner {
     async fn list(&self, kind: ListKind, id: RawJson, params: Option<&RawJson>) -> Result<Message, GatewayError> {
         let merged = self.merged(kind).await;
         let page_size = self.runtime.load().config.listen.page_size;
-        let cursor = params.and_then(|p| str_member(p, "cursor"));
+        let cursor = match params.and_then(|p| member(p, "cursor")).filter(|c| !c.is_null()) {
+            Some(c) => Some(
+                c.as_json_str()
+                    .ok_or_else(|| GatewayError::InvalidParams("Invalid cursor: must be a string".into()))?,
+            ),
+            None => None,
+        };
         let offset = match &cursor {
             Some(c) => lists::decode_cursor(kind, c)
                 .ok_or_else(|| GatewayError::InvalidParams(format!("Invalid cursor: {c}")))?,
@@ -689,15 +695,25 @@ impl Inner {
             .get("name")
             .and_then(RawJson::as_json_str)
             .ok_or_else(|| GatewayError::InvalidParams(format!("missing {what} name")))?;
-        let owner = self
-            .named_owner(kind, &name)
-            .await
-            .ok_or_else(|| GatewayError::NotFound(format!("Unknown {what}: {name}")))?;
+        let Some(owner) = self.named_owner(kind, &name).await else {
+            return Err(unknown_name(rt, what, &name));
+        };
         let t = rt.targets[owner.target].clone();
         if &*owner.name != name.as_str() {
             edit.set("name", RawJson::string(&owner.name));
         }
-        self.forward(session, &t, msg, Some(edit), sink).await
+        let resp = self.forward(session, &t, msg, Some(edit), sink).await?;
+        // A task-augmented call (2025-11-25) answers with a task: later tasks/* requests
+        // naming it must reach the same target.
+        if let Some(task_id) = resp
+            .result
+            .as_ref()
+            .and_then(|r| member(r, "task"))
+            .and_then(|t| str_member(&t, "taskId"))
+        {
+            session.state.lock().tasks.insert(task_id.to_string(), owner.target);
+        }
+        Ok(resp)
     }
 
     /// The target that serves `uri`: a listed resource, a matching template, or the only
@@ -772,7 +788,9 @@ impl Inner {
             // Several targets may serve the same URI: (un)subscribe with every one of them.
             for ti in self.other_owners(&uri, owner.target).await {
                 let other = rt.targets[ti].clone();
-                let Ok(up) = self.upstream_for(&other, session).await else { continue };
+                let Ok(up) = self.upstream_for(&other, session).await else {
+                    continue;
+                };
                 let timeout = other.cfg.request_timeout;
                 let req = up.conn.request(&method, msg.params.clone());
                 tokio::spawn(async move {
@@ -929,6 +947,13 @@ impl Inner {
         if rt.targets.len() == 1 {
             let t = rt.targets[0].clone();
             return self.forward(session, &t, msg, None, sink).await;
+        }
+        if let Some(task_id) = msg.params.as_ref().and_then(|p| str_member(p, "taskId")) {
+            let target = session.state.lock().tasks.get(task_id.as_str()).copied();
+            if let Some(t) = target.and_then(|i| rt.targets.get(i).cloned()) {
+                return self.forward(session, &t, msg, None, sink).await;
+            }
+            return Err(GatewayError::InvalidParams(format!("Unknown task: {task_id}")));
         }
         if let Some(name) = msg.params.as_ref().and_then(|p| str_member(p, "name")) {
             let sep = &rt.config.naming.separator;
@@ -1138,6 +1163,27 @@ impl Inner {
             tracing::warn!(target = %pending.upstream.routes.target, error = %e, "Could not deliver a client's answer upstream.");
         }
     }
+}
+
+/// The error for a tool or prompt name that no merged list has. A prefixed name of a target
+/// that is not up (and so is missing from the lists) fails as that target being unavailable,
+/// which a client can retry, rather than as an unknown name.
+fn unknown_name(rt: &Runtime, what: &str, name: &str) -> GatewayError {
+    if rt.prefix
+        && let Some((target, _)) = name.split_once(rt.config.naming.separator.as_str())
+        && let Some(&i) = rt.by_name.get(target)
+        && !rt.targets[i].is_up()
+    {
+        let reason = match &*rt.targets[i].main.borrow() {
+            MainState::Down { error } => error.clone(),
+            _ => "not connected yet".into(),
+        };
+        return GatewayError::Unavailable {
+            target: target.to_owned(),
+            reason,
+        };
+    }
+    GatewayError::NotFound(format!("Unknown {what}: {name}"))
 }
 
 fn cancel_upstream(up: &Upstream, upstream_id: u64, reason: &str) {

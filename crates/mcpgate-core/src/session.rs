@@ -101,6 +101,8 @@ pub(crate) struct SessionState {
     pub log_level: Option<usize>,
     /// `notifications/initialized` received.
     pub initialized: bool,
+    /// Tasks created by task-augmented calls, by task id → target index.
+    pub tasks: HashMap<String, usize>,
 }
 
 pub(crate) struct InFlight {
