@@ -397,7 +397,7 @@ impl Connection {
                     Transport::Sse(SseTransport::connect(&opts.http, url, headers, shared.clone()).await?)
                 }
                 TransportSpec::StreamableHttp { url, headers } => {
-                    Transport::Streamable(StreamableTransport::new(&opts.http, url, headers, shared.clone()))
+                    Transport::Streamable(StreamableTransport::new(&opts.http, url, headers, shared.clone())?)
                 }
             };
             let conn = Connection(Arc::new(ConnInner {

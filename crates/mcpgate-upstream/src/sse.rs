@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use url::Url;
 
 use crate::connection::Shared;
-use crate::http::{EventStream, carries_message, drain, is_event_stream, media_type, status_error};
+use crate::http::{EventStream, carries_message, drain, is_event_stream, media_type, status_error, to_uri};
 use crate::pending::Driver;
 use crate::{HttpClient, UpstreamError};
 
@@ -25,8 +25,8 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 pub(crate) struct SseTransport(Arc<Inner>);
 
 struct Inner {
-    http: reqwest::Client,
-    endpoint: Url,
+    http: HttpClient,
+    endpoint: Uri,
     /// Configured headers plus `Content-Type: application/json`.
     post_headers: HeaderMap,
     shared: Arc<Shared>,
@@ -42,13 +42,7 @@ impl SseTransport {
     ) -> Result<Self, UpstreamError> {
         let mut get_headers = headers.clone();
         get_headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-        let resp = http
-            .0
-            .get(url.clone())
-            .headers(get_headers)
-            .send()
-            .await
-            .map_err(UpstreamError::connect)?;
+        let resp = http.send(Method::GET, &to_uri(url)?, get_headers, Bytes::new()).await?;
         if !resp.status().is_success() {
             return Err(status_error(resp).await);
         }
@@ -77,8 +71,8 @@ impl SseTransport {
         let mut post_headers = headers.clone();
         post_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(SseTransport(Arc::new(Inner {
-            http: http.0.clone(),
-            endpoint,
+            http: http.clone(),
+            endpoint: to_uri(&endpoint)?,
             post_headers,
             shared,
         })))
@@ -89,12 +83,8 @@ impl SseTransport {
         let inner = &self.0;
         let resp = inner
             .http
-            .post(inner.endpoint.clone())
-            .headers(inner.post_headers.clone())
-            .body(body)
-            .send()
-            .await
-            .map_err(UpstreamError::connect)?;
+            .send(Method::POST, &inner.endpoint, inner.post_headers.clone(), body)
+            .await?;
         let status = resp.status();
         if status.is_success() {
             drain(resp, DRAIN_LIMIT).await;

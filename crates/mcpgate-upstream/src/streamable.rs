@@ -17,13 +17,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri};
+use hyper::body::Incoming;
 use mcpgate_proto::Message;
 use url::Url;
 
 use crate::connection::{Shared, response_id};
 use crate::http::{
-    EventStream, carries_message, drain, is_event_stream, is_json, media_type, read_limited, status_error,
+    EventStream, carries_message, drain, is_event_stream, is_json, media_type, read_limited, status_error, to_uri,
 };
 use crate::pending::Driver;
 use crate::{HttpClient, UpstreamError};
@@ -56,8 +57,8 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 pub(crate) struct StreamableTransport(Arc<Inner>);
 
 struct Inner {
-    http: reqwest::Client,
-    url: Url,
+    http: HttpClient,
+    url: Uri,
     headers: HeaderMap,
     shared: Arc<Shared>,
     session: OnceLock<HeaderValue>,
@@ -68,17 +69,22 @@ struct Inner {
 }
 
 impl StreamableTransport {
-    pub(crate) fn new(http: &HttpClient, url: &Url, headers: &HeaderMap, shared: Arc<Shared>) -> Self {
-        StreamableTransport(Arc::new(Inner {
-            http: http.0.clone(),
-            url: url.clone(),
+    pub(crate) fn new(
+        http: &HttpClient,
+        url: &Url,
+        headers: &HeaderMap,
+        shared: Arc<Shared>,
+    ) -> Result<Self, UpstreamError> {
+        Ok(StreamableTransport(Arc::new(Inner {
+            http: http.clone(),
+            url: to_uri(url)?,
             headers: headers.clone(),
             shared,
             session: OnceLock::new(),
             version: OnceLock::new(),
             ready: OnceLock::new(),
             get_started: AtomicBool::new(false),
-        }))
+        })))
     }
 
     /// Sends `MCP-Protocol-Version` from now on (called after `initialize`, when the session
@@ -122,7 +128,7 @@ impl StreamableTransport {
     }
 
     /// Remembers the session id the server assigned (on the `initialize` response).
-    fn capture_session(&self, resp: &reqwest::Response) {
+    fn capture_session(&self, resp: &Response<Incoming>) {
         if self.0.session.get().is_some() {
             return;
         }
@@ -136,7 +142,7 @@ impl StreamableTransport {
     }
 
     /// Maps a non-success status to an error; a 404 while we hold a session id expires it.
-    async fn check(&self, resp: reqwest::Response, had_session: bool) -> Result<reqwest::Response, UpstreamError> {
+    async fn check(&self, resp: Response<Incoming>, had_session: bool) -> Result<Response<Incoming>, UpstreamError> {
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -148,17 +154,13 @@ impl StreamableTransport {
         Err(status_error(resp).await)
     }
 
-    async fn post(&self, body: Bytes) -> Result<reqwest::Response, UpstreamError> {
+    async fn post(&self, body: Bytes) -> Result<Response<Incoming>, UpstreamError> {
         let had_session = self.0.session.get().is_some();
         let resp = self
             .0
             .http
-            .post(self.0.url.clone())
-            .headers(self.post_headers())
-            .body(body)
-            .send()
-            .await
-            .map_err(UpstreamError::connect)?;
+            .send(Method::POST, &self.0.url, self.post_headers(), body)
+            .await?;
         self.capture_session(&resp);
         self.check(resp, had_session).await
     }
@@ -179,13 +181,13 @@ impl StreamableTransport {
     }
 
     async fn exchange(self, id: u64, body: Bytes) -> Result<(), UpstreamError> {
-        let mut resp = self.post(body).await?;
+        let resp = self.post(body).await?;
         let max = self.0.shared.max_message_bytes;
         if is_event_stream(resp.headers()) {
             return self.relay(EventStream::new(resp, max), id).await;
         }
         if is_json(resp.headers()) {
-            let body = read_limited(&mut resp, max).await?;
+            let body = read_limited(resp, max).await?;
             let message = Message::parse(body)
                 .map_err(|e| UpstreamError::Protocol(format!("the response body is not a JSON-RPC message: {e}")))?;
             // One POST carries one request: a response to it, or an error with a null id
@@ -288,11 +290,8 @@ impl StreamableTransport {
         let resp = self
             .0
             .http
-            .get(self.0.url.clone())
-            .headers(headers)
-            .send()
-            .await
-            .map_err(UpstreamError::connect)?;
+            .send(Method::GET, &self.0.url, headers, Bytes::new())
+            .await?;
         if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
             return Ok(None);
         }
@@ -393,12 +392,12 @@ impl StreamableTransport {
         if self.0.session.get().is_none() {
             return;
         }
-        let send = self
-            .0
-            .http
-            .delete(self.0.url.clone())
-            .headers(self.request_headers(ACCEPT_POST, false))
-            .send();
+        let send = self.0.http.send(
+            Method::DELETE,
+            &self.0.url,
+            self.request_headers(ACCEPT_POST, false),
+            Bytes::new(),
+        );
         match tokio::time::timeout(DELETE_TIMEOUT, send).await {
             Ok(Ok(resp)) => {
                 let status = resp.status();
