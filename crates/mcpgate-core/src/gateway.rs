@@ -306,8 +306,9 @@ async fn supervise(inner: Weak<Inner>, t: Arc<TargetRt>, shutdown: CancellationT
                 let since = tokio::time::Instant::now();
                 drop(gw);
                 tokio::select! {
-                    _ = up.conn.closed() => {}
+                    biased;
                     _ = shutdown.cancelled() => return,
+                    _ = up.conn.closed() => {}
                 }
                 let Some(gw) = inner.upgrade() else { return };
                 tracing::warn!(target = %t.name(), "Target connection closed; reconnecting.");
