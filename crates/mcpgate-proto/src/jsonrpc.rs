@@ -199,10 +199,10 @@ impl Message {
                 if self.id.as_ref().is_some_and(RawJson::is_null) {
                     return invalid("request id must not be null", &None);
                 }
-                if let Some(p) = &self.params {
-                    if !matches!(p.as_bytes().first(), Some(b'{') | Some(b'[')) {
-                        return invalid("params must be an object or an array", &self.id);
-                    }
+                if let Some(p) = &self.params
+                    && !matches!(p.as_bytes().first(), Some(b'{') | Some(b'['))
+                {
+                    return invalid("params must be an object or an array", &self.id);
                 }
                 Ok(self)
             }

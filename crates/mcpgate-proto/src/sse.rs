@@ -139,17 +139,13 @@ impl Decoder {
                 self.event = Some(String::from_utf8_lossy(value).into_owned());
                 self.seen_field = true;
             }
-            b"id" => {
-                if !value.contains(&0) {
-                    self.id = Some(String::from_utf8_lossy(value).into_owned());
-                    self.seen_field = true;
-                }
+            b"id" if !value.contains(&0) => {
+                self.id = Some(String::from_utf8_lossy(value).into_owned());
+                self.seen_field = true;
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    self.retry = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
-                    self.seen_field = true;
-                }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                self.retry = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
+                self.seen_field = true;
             }
             _ => {}
         }
