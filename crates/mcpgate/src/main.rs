@@ -56,6 +56,10 @@ enum Command {
         /// Paginate lists with this page size (0: no pagination).
         #[arg(long, default_value_t = 0)]
         page_size: usize,
+        /// Inject a fault, for tests of the gateway (repeatable): hang | crash-after:N |
+        /// garbage | slow-start:MS.
+        #[arg(long, value_name = "FAULT", hide = true)]
+        fault: Vec<mcpgate_example_server::Fault>,
     },
 }
 
@@ -87,15 +91,22 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run { config } => run(config).await,
             Command::Check { config, connect } => check(config, connect).await,
-            Command::ExampleServer { name, page_size } => {
+            Command::ExampleServer { name, page_size, fault } => {
                 let opts = mcpgate_example_server::Options {
                     name,
                     page_size: (page_size > 0).then_some(page_size),
+                    faults: fault,
                     ..Default::default()
                 };
-                mcpgate_example_server::serve_stdio(opts)
-                    .await
-                    .context("example server failed")
+                match mcpgate_example_server::serve_stdio(opts).await {
+                    // The crash fault: exit at once, like a crash, without waiting for the
+                    // runtime (its stdin reader thread would hold the exit up).
+                    Err(e @ mcpgate_example_server::ServeError::Crashed) => {
+                        eprintln!("mcpgate example-server: {e}");
+                        std::process::exit(1);
+                    }
+                    other => other.context("example server failed"),
+                }
             }
         }
     });
