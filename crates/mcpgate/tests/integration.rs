@@ -1,0 +1,31 @@
+//! mcpgate's integration tests: one test binary, the gateway in-process on an ephemeral port,
+//! fixture upstreams over stdio, Streamable HTTP and legacy SSE, and MCP clients written from
+//! the transport spec. The modules live in `tests/integration/`.
+
+#[path = "integration/common.rs"]
+mod common;
+
+#[path = "integration/bad_input.rs"]
+mod bad_input;
+#[path = "integration/config.rs"]
+mod config;
+#[path = "integration/failures.rs"]
+mod failures;
+#[path = "integration/features.rs"]
+mod features;
+#[path = "integration/legacy.rs"]
+mod legacy;
+#[path = "integration/lifecycle.rs"]
+mod lifecycle;
+#[path = "integration/lists.rs"]
+mod lists;
+#[path = "integration/notifications.rs"]
+mod notifications;
+#[path = "integration/passthrough.rs"]
+mod passthrough;
+#[path = "integration/progress.rs"]
+mod progress;
+#[path = "integration/resume.rs"]
+mod resume;
+#[path = "integration/server_requests.rs"]
+mod server_requests;
