@@ -38,6 +38,7 @@ NODE_PKGS=(
 NODE22_PKGS=(
   "node@22.23.3"
   "@modelcontextprotocol/conformance@0.1.16"
+  "@modelcontextprotocol/inspector@2.12.0"
 )
 
 log() { printf '[peers] %s\n' "$*"; }
@@ -81,7 +82,7 @@ fi
 
 # ---- Node 22 + conformance ---------------------------------------------------------------------
 node22_spec="${NODE22_PKGS[*]}"
-if stamp_ok node22 "$node22_spec" && [ -x "$PEERS/node22/bin/conformance" ]; then
+if stamp_ok node22 "$node22_spec" && [ -x "$PEERS/node22/bin/conformance" ] && [ -x "$PEERS/node22/bin/mcp-inspector" ]; then
   log "node22 up to date: ${NODE22_PKGS[*]}"
 else
   log "installing npm folder $PEERS/node22: ${NODE22_PKGS[*]}"
@@ -99,6 +100,13 @@ PATH="$here/node_modules/.bin:$PATH" exec "$here/node_modules/.bin/node" \
   "$here/node_modules/@modelcontextprotocol/conformance/dist/index.js" "$@"
 LAUNCH
   chmod +x "$PEERS/node22/bin/conformance"
+  # The same for MCP Inspector's CLI (2.x needs Node >= 22.19).
+  cat >"$PEERS/node22/bin/mcp-inspector" <<'LAUNCH'
+#!/usr/bin/env bash
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PATH="$here/node_modules/.bin:$PATH" exec "$here/node_modules/.bin/mcp-inspector" "$@"
+LAUNCH
+  chmod +x "$PEERS/node22/bin/mcp-inspector"
   stamp_write node22 "$node22_spec"
 fi
 

@@ -9,7 +9,8 @@
 # 3. End-to-end through mcpgate against real peers (official Python and TypeScript SDK clients,
 #    server-everything over stdio and Streamable HTTP, markitdown-mcp over SSE and Streamable
 #    HTTP), installed at pinned versions into .peers/ by scripts/peers.sh.
-# 4. The official MCP conformance suite (server mode) through mcpgate.
+# 4. MCP Inspector's CLI through mcpgate, over Streamable HTTP and legacy SSE.
+# 5. The official MCP conformance suite (server mode) through mcpgate.
 # The last line is the total `N passed, M failed`; exit non-zero on any failure.
 # Time on 2 cores: ~10-15 min from a cold cargo cache, ~4 min warm; first peer install ~75 s.
 # Set TEST_SKIP_PEERS=1 to run only the Rust parts (no registry access needed beyond crates.io).
@@ -49,6 +50,13 @@ if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
   read -r p f < <(tail -n 1 "$OUT/e2e.log" | awk '{ print $1 + 0, $3 + 0 }')
   PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
   if [ "$rc" != 0 ]; then fail "e2e"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
+
+  step "MCP Inspector CLI through mcpgate"
+  tests/e2e/inspector.sh 2>&1 | tee "$OUT/inspector.log"
+  rc=${PIPESTATUS[0]}
+  read -r p f < <(tail -n 1 "$OUT/inspector.log" | awk '{ print $1 + 0, $3 + 0 }')
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  if [ "$rc" != 0 ]; then fail "inspector"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
 
   step "MCP conformance suite through mcpgate"
   tests/conformance/run.sh gateway 2>&1 | tee "$OUT/conformance.log"
