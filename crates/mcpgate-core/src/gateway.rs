@@ -462,6 +462,14 @@ impl Inner {
         })
     }
 
+    /// Does target `name` serve every client from one upstream session?
+    pub(crate) fn target_is_shared(&self, name: &str) -> bool {
+        let rt = self.runtime.load();
+        rt.by_name
+            .get(name)
+            .is_some_and(|&i| rt.targets[i].cfg.session == SessionMode::Shared)
+    }
+
     pub(crate) fn for_each_session(&self, mut f: impl FnMut(&Arc<Session>)) {
         let sessions: Vec<Arc<Session>> = self.sessions.read().values().cloned().collect();
         for s in &sessions {

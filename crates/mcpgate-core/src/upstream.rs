@@ -207,7 +207,7 @@ impl Handler {
                             s.send_related(sink.as_ref(), msg);
                         }
                     }
-                } else {
+                } else if gw.target_is_shared(&self.routes.target) {
                     // A shared upstream's log: every session that asked for logs at this level.
                     gw.for_each_session(|s| {
                         if s.log_passes(&level) == Some(true) {
@@ -215,6 +215,9 @@ impl Handler {
                         }
                     });
                 }
+                // Otherwise it is the discovery session of a per-client target: every client's
+                // own upstream session carries its own copy, so relaying this one would send
+                // duplicates, and logs to clients the server has no session for.
             }
             "notifications/cancelled" => {
                 // The upstream gave up on one of its server→client requests.

@@ -261,3 +261,34 @@ pub async fn collect_reply(reply: Reply, id: &serde_json::Value) -> Vec<serde_js
         other => vec![other.into_message(id).await],
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_client_target_logs_only_to_sessions_it_has_an_upstream_session_for() {
+    let fx = named_fixture("h").await;
+    let gw = Gateway::start(&config("", &[http_target("h", &fx.mcp_url(), "")])).await;
+    // B asked for logs but never used the target: the server has no session of B's to log for.
+    let b = gw.connect().await;
+    let mut b_events = b.listen().await;
+    b.result("logging/setLevel", json!({ "level": "debug" })).await;
+
+    fx.server().log(LogLevel::Warning, "not for B");
+    // The only upstream session is the gateway's own, which sends this right after the log.
+    fx.server().notify_tools_list_changed();
+    let seen = b_events
+        .collect_until("the list_changed sentinel", |m| {
+            is_notification(m, "notifications/tools/list_changed")
+        })
+        .await;
+    assert!(
+        !seen.iter().any(|m| is_notification(m, "notifications/message")),
+        "B got a log of a session that is not its own: {seen:?}"
+    );
+
+    // A client with its own upstream session gets the server's logs on it.
+    let a = gw.connect().await;
+    let mut a_events = a.listen().await;
+    a.result("logging/setLevel", json!({ "level": "info" })).await;
+    assert_eq!(a.call_text("echo", json!({ "message": "open" })).await, "open");
+    fx.server().log(LogLevel::Warning, "for A");
+    a_events.expect("A's log", |m| m["params"]["data"] == "for A").await;
+}

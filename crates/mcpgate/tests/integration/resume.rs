@@ -68,6 +68,8 @@ async fn the_get_stream_is_resumed_with_what_was_missed() {
     let fx = named_fixture("h").await;
     let gw = Gateway::start(&config("", &[http_target("h", &fx.mcp_url(), "")])).await;
     let c = gw.connect().await;
+    // An upstream session of its own, which the server's logs are sent on.
+    assert_eq!(c.call_text("echo", json!({ "message": "open" })).await, "open");
     c.result("logging/setLevel", json!({ "level": "info" })).await;
     let mut general = c.listen().await;
     fx.server().log(mcpgate_example_server::LogLevel::Info, "one");
