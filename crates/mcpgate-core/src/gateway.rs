@@ -372,13 +372,13 @@ impl Inner {
         let rt = self.runtime.load();
         let mut instructions = String::new();
         for t in &rt.targets {
-            if let MainState::Up(u) = &*t.main.borrow() {
-                if let Some(text) = u.init.instructions.as_deref().filter(|s| !s.trim().is_empty()) {
-                    if rt.targets.len() > 1 {
-                        instructions.push_str(&format!("## {}\n{}\n\n", t.name(), text.trim()));
-                    } else {
-                        instructions.push_str(text);
-                    }
+            if let MainState::Up(u) = &*t.main.borrow()
+                && let Some(text) = u.init.instructions.as_deref().filter(|s| !s.trim().is_empty())
+            {
+                if rt.targets.len() > 1 {
+                    instructions.push_str(&format!("## {}\n{}\n\n", t.name(), text.trim()));
+                } else {
+                    instructions.push_str(text);
                 }
             }
         }
@@ -607,11 +607,11 @@ impl Inner {
                     }
                     if let Ok(owner) = gw.resource_owner(&rt, &uri).await {
                         let t = &rt.targets[owner.target];
-                        if t.cfg.session == SessionMode::Shared {
-                            if let Ok(up) = t.main_upstream(Duration::ZERO).await {
-                                let params = RawJson::from_value(&serde_json::json!({ "uri": uri }));
-                                let _ = up.conn.request("resources/unsubscribe", Some(params)).await;
-                            }
+                        if t.cfg.session == SessionMode::Shared
+                            && let Ok(up) = t.main_upstream(Duration::ZERO).await
+                        {
+                            let params = RawJson::from_value(&serde_json::json!({ "uri": uri }));
+                            let _ = up.conn.request("resources/unsubscribe", Some(params)).await;
                         }
                     }
                 }
@@ -966,14 +966,14 @@ impl Inner {
         }
         if let Some(name) = msg.params.as_ref().and_then(|p| str_member(p, "name")) {
             let sep = &rt.config.naming.separator;
-            if let Some((target, rest)) = name.split_once(sep.as_str()) {
-                if let Some(&i) = rt.by_name.get(target) {
-                    let t = rt.targets[i].clone();
-                    let mut edit = ObjectEdit::parse(msg.params.as_ref().expect("checked"))
-                        .map_err(|_| GatewayError::InvalidParams("params must be an object".into()))?;
-                    edit.set("name", RawJson::string(rest));
-                    return self.forward(session, &t, msg, Some(edit), sink).await;
-                }
+            if let Some((target, rest)) = name.split_once(sep.as_str())
+                && let Some(&i) = rt.by_name.get(target)
+            {
+                let t = rt.targets[i].clone();
+                let mut edit = ObjectEdit::parse(msg.params.as_ref().expect("checked"))
+                    .map_err(|_| GatewayError::InvalidParams("params must be an object".into()))?;
+                edit.set("name", RawJson::string(rest));
+                return self.forward(session, &t, msg, Some(edit), sink).await;
             }
         }
         Err(GatewayError::MethodNotFound(msg.method().to_owned()))

@@ -116,11 +116,19 @@ pub(crate) fn merge(
         );
     }
     let full_result = page_result(kind, &items, None);
-    Merged { items, index, templates, also, full_result }
+    Merged {
+        items,
+        index,
+        templates,
+        also,
+        full_result,
+    }
 }
 
 fn key_field_value(item: &RawJson, field: &str) -> String {
-    mcpgate_proto::raw::str_member(item, field).map(|s| s.to_string()).unwrap_or_default()
+    mcpgate_proto::raw::str_member(item, field)
+        .map(|s| s.to_string())
+        .unwrap_or_default()
 }
 
 /// Serializes `{"<key>":[items], "nextCursor": ...}`.
@@ -190,14 +198,10 @@ pub(crate) fn template_matches(tpl: &str, uri: &str) -> bool {
     let last = lits.len() - 1;
     for (i, lit) in lits.iter().enumerate().skip(1) {
         // The variable before this literal takes at least one character.
-        let Some((first_len, _)) =
-            s.char_indices()
-                .nth(1)
-                .map(|(n, c)| (n, c))
-                .or(if s.is_empty() { None } else { Some((s.len(), ' ')) })
-        else {
+        let Some(first) = s.chars().next() else {
             return false;
         };
+        let first_len = first.len_utf8();
         if i == last {
             return s.len() >= first_len + lit.len() && s.ends_with(lit);
         }

@@ -133,10 +133,10 @@ impl InboundHandler for Handler {
 impl Handler {
     /// The session (and stream) a message from the upstream belongs to.
     fn route_for(&self, related: Option<u64>) -> Option<(Arc<Session>, Option<RelatedSink>)> {
-        if let Some(route) = related.and_then(|id| self.routes.get(id)) {
-            if let Some(s) = route.session.upgrade() {
-                return Some((s, route.sink));
-            }
+        if let Some(route) = related.and_then(|id| self.routes.get(id))
+            && let Some(s) = route.session.upgrade()
+        {
+            return Some((s, route.sink));
         }
         if let Some(owner) = &self.routes.owner {
             let s = owner.upgrade()?;
@@ -202,10 +202,10 @@ impl Handler {
                     .unwrap_or_else(|| "info".into());
                 let owned = self.routes.owner.is_some() || related.is_some_and(|id| self.routes.get(id).is_some());
                 if owned {
-                    if let Some((s, sink)) = self.route_for(related) {
-                        if s.log_passes(&level) != Some(false) {
-                            s.send_related(sink.as_ref(), msg);
-                        }
+                    if let Some((s, sink)) = self.route_for(related)
+                        && s.log_passes(&level) != Some(false)
+                    {
+                        s.send_related(sink.as_ref(), msg);
                     }
                 } else if gw.target_is_shared(&self.routes.target) {
                     // A shared upstream's log: every session that asked for logs at this level.
@@ -256,7 +256,10 @@ impl Handler {
     fn request(&self, msg: Message, related: Option<u64>) {
         let Some(upstream) = self.routes.current() else {
             let routes = self.routes.clone();
-            let me = Handler { gw: self.gw.clone(), routes: self.routes.clone() };
+            let me = Handler {
+                gw: self.gw.clone(),
+                routes: self.routes.clone(),
+            };
             tokio::spawn(async move {
                 if routes.current_when_ready().await.is_some() {
                     me.request(msg, related);

@@ -1,5 +1,8 @@
 //! Streamable HTTP (2025-03-26 and later): POST, GET and DELETE on the MCP endpoint.
 
+// Early-return helpers give back the finished HTTP error response; it is the cold path.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -169,10 +172,8 @@ async fn request(
     tokio::select! {
         biased;
         Some(first) = rx.recv() => {
-            if accept_sse {
-                if let Some(streams) = session_streams(&session) {
-                    return sse_stream(state, session, streams, first, rx, task);
-                }
+            if accept_sse && let Some(streams) = session_streams(&session) {
+                return sse_stream(state, session, streams, first, rx, task);
             }
             // The client takes JSON only: related messages go to its GET stream.
             session.send(first);
