@@ -3,7 +3,8 @@
 //! fixed-answer server, then full `Connection::request` round trips (Streamable HTTP, JSON
 //! and SSE answers) against the example server.
 //!
-//! Measured on the 2-core dev machine (release profile, 20 000 requests each):
+//! Measured on the 2-core dev machine (release profile, 20 000 requests each). First run,
+//! quiet machine, `Connection` still on reqwest:
 //!
 //! | path                                   | sequential  | 32 in flight |
 //! |----------------------------------------|-------------|--------------|
@@ -11,6 +12,10 @@
 //! | raw POST, hyper-util 0.1               | 29 100/s    | 43 100/s     |
 //! | `Connection::request` on reqwest, JSON | 12 200/s    | 20 200/s     |
 //! | `Connection::request` on reqwest, SSE  |  7 000/s    |  7 900/s     |
+//!
+//! Later runs with `Connection` on hyper-util shared the cores with other builds (load 4–5)
+//! and are noisy: raw hyper-util stayed 1.1–2× ahead of raw reqwest; `Connection::request`
+//! reached 15 300/s (JSON) and 9 300/s (SSE) sequentially in the better of them.
 //!
 //! which is why [`mcpgate_upstream::HttpClient`] wraps hyper-util.
 //!
@@ -80,6 +85,8 @@ async fn main() {
     let addr = fixed_server().await;
     let url = format!("http://{addr}/mcp");
 
+    // Installs rustls' ring provider, which reqwest (rustls-no-provider) needs too.
+    let gateway_client = HttpClient::new();
     let client = reqwest::Client::builder().tcp_nodelay(true).no_proxy().build().unwrap();
     let mk = |client: reqwest::Client, url: String| {
         move || {
@@ -139,7 +146,7 @@ async fn main() {
             headers: Default::default(),
         };
         let handler = Arc::new(|_: Inbound| {});
-        let (conn, _) = Connection::connect(&spec, ConnectOptions::new("bench", HttpClient::new()), handler)
+        let (conn, _) = Connection::connect(&spec, ConnectOptions::new("bench", gateway_client.clone()), handler)
             .await
             .unwrap();
         let params = RawJson::from_static(r#"{"name":"echo","arguments":{"message":"hello"}}"#);

@@ -3,9 +3,9 @@
 //! content-type checks and an incremental SSE event reader.
 //!
 //! The client is hyper-util's pooled client over rustls (`ring`, platform roots), HTTP/1.1
-//! and HTTP/2 by ALPN. It was chosen over reqwest by measurement: on loopback, POST round
-//! trips ran about twice as fast sequentially and three times as fast with 32 in flight
-//! (`benches/http_client.rs`). This module knows nothing about MCP sessions; [`crate::sse`]
+//! and HTTP/2 by ALPN. It was chosen over reqwest by measurement: on loopback on a quiet
+//! machine, raw POST round trips ran about twice as fast sequentially and three times as fast
+//! with 32 in flight (`benches/http_client.rs`). This module knows nothing about MCP sessions; [`crate::sse`]
 //! and [`crate::streamable`] build the protocol on top of it.
 
 use std::sync::{Arc, Once};
