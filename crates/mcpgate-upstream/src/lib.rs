@@ -16,6 +16,8 @@
 //! the router's job, which gets what it needs from [`UpstreamError::is_retryable`],
 //! [`Inbound::Closed`] and [`Connection::closed`].
 
+#![warn(missing_docs)]
+
 mod connection;
 mod error;
 mod http;

@@ -106,6 +106,7 @@ impl Fixture {
             .route("/mcp", post(mcp_post).get(mcp_get).delete(mcp_delete))
             .route("/sse", get(legacy_get))
             .route("/message", post(legacy_post))
+            .route("/moved", axum::routing::any(moved))
             .with_state(st.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -386,6 +387,15 @@ async fn mcp_post(State(st): State<Arc<St>>, headers: HeaderMap, body: Bytes) ->
         "accepted" => StatusCode::ACCEPTED.into_response(),
         _ => json_body(&json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "no such method"}})),
     }
+}
+
+/// Every method on `/moved` is redirected (307, method and body kept) to `/mcp`.
+async fn moved() -> Response {
+    Response::builder()
+        .status(StatusCode::TEMPORARY_REDIRECT)
+        .header("location", "/mcp")
+        .body(Body::empty())
+        .unwrap()
 }
 
 async fn mcp_get(State(st): State<Arc<St>>, headers: HeaderMap) -> Response {

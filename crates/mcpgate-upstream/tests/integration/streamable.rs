@@ -413,3 +413,18 @@ async fn connect_failures() {
     let err = Connection::connect(&spec, options("x"), handler).await.unwrap_err();
     assert!(matches!(err, UpstreamError::Http { status: 404, .. }), "{err}");
 }
+
+#[tokio::test]
+async fn same_origin_redirects_are_followed() {
+    let f = Fixture::start().await;
+    let spec = TransportSpec::StreamableHttp {
+        url: format!("http://{}/moved", f.addr).parse().unwrap(),
+        headers: Default::default(),
+    };
+    let (handler, _inbox) = recorder();
+    let (conn, _) = Connection::connect(&spec, options("moved"), handler).await.unwrap();
+    let echoed = within(5, conn.request("echo", Some(raw(r#"{"m":1}"#)))).await.unwrap();
+    assert_eq!(result(&echoed), json!({"echo": {"m": 1}}));
+    conn.close().await;
+    assert_eq!(f.deletes(), 1, "the DELETE followed the redirect too");
+}
