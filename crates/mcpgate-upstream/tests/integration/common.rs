@@ -100,3 +100,27 @@ pub async fn within<F: std::future::Future>(secs: u64, f: F) -> F::Output {
         .await
         .expect("the operation did not finish in time")
 }
+
+/// Runs `slow` requests with decreasing delays concurrently and checks that each got its own
+/// answer and that they finished in reverse order (so they really were in flight together).
+pub async fn slow_requests_in_parallel(conn: &mcpgate_upstream::Connection) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let finished = std::sync::Arc::new(AtomicUsize::new(0));
+    let calls: Vec<_> = [400u64, 200, 0]
+        .iter()
+        .enumerate()
+        .map(|(n, ms)| {
+            let call = conn.request("slow", Some(rawv(serde_json::json!({"ms": ms, "n": n}))));
+            let finished = finished.clone();
+            async move {
+                let r = call.await;
+                (n, r, finished.fetch_add(1, Ordering::SeqCst))
+            }
+        })
+        .collect();
+    for (n, r, rank) in within(10, futures_util::future::join_all(calls)).await {
+        assert_eq!(result(&r.unwrap()), serde_json::json!({"n": n}));
+        assert_eq!(rank, 2 - n, "request {n} finished at rank {rank}");
+    }
+    assert_eq!(conn.pending_requests(), 0);
+}

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use mcpgate_upstream::{ConnectOptions, Connection, TransportSpec, UpstreamError};
 use serde_json::json;
-use tokio::time::Instant;
 
 use crate::common::*;
 use crate::fixture::Fixture;
@@ -59,20 +58,7 @@ async fn requests_are_matched_and_server_messages_delivered() {
     let echoed = within(5, conn.request("echo", Some(raw(r#"{"a":1}"#)))).await.unwrap();
     assert_eq!(result(&echoed), json!({"echo": {"a": 1}}));
 
-    let calls: Vec<_> = [300u64, 150, 0]
-        .iter()
-        .enumerate()
-        .map(|(n, ms)| conn.request("slow", Some(rawv(json!({"ms": ms, "n": n})))))
-        .collect();
-    let started = Instant::now();
-    for (n, r) in within(5, futures_util::future::join_all(calls))
-        .await
-        .into_iter()
-        .enumerate()
-    {
-        assert_eq!(result(&r.unwrap()), json!({"n": n}));
-    }
-    assert!(started.elapsed() < Duration::from_millis(600));
+    slow_requests_in_parallel(&conn).await;
 
     within(5, conn.request("notify", None)).await.unwrap();
     let (note, related) = inbox.notification().await;

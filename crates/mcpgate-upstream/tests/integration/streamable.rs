@@ -6,7 +6,6 @@ use std::time::Duration;
 use mcpgate_proto::version;
 use mcpgate_upstream::{ConnectOptions, Connection, TransportSpec, UpstreamError};
 use serde_json::json;
-use tokio::time::Instant;
 
 use crate::common::*;
 use crate::fixture::Fixture;
@@ -109,21 +108,7 @@ async fn json_and_sse_responses() {
 async fn concurrent_requests_are_matched() {
     let f = Fixture::start().await;
     let (conn, _inbox) = connect(&f).await;
-    let calls: Vec<_> = [300u64, 150, 0]
-        .iter()
-        .enumerate()
-        .map(|(n, ms)| conn.request("slow", Some(rawv(json!({"ms": ms, "n": n})))))
-        .collect();
-    let started = Instant::now();
-    let results = within(5, futures_util::future::join_all(calls)).await;
-    assert!(
-        started.elapsed() < Duration::from_millis(600),
-        "the requests ran concurrently"
-    );
-    for (n, r) in results.into_iter().enumerate() {
-        assert_eq!(result(&r.unwrap()), json!({"n": n}));
-    }
-    assert_eq!(conn.pending_requests(), 0);
+    slow_requests_in_parallel(&conn).await;
     conn.close().await;
 }
 
