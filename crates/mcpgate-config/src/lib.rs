@@ -31,6 +31,10 @@ pub struct Config {
     pub naming: Naming,
     /// Upstream MCP servers, in file order.
     pub targets: Vec<Target>,
+    /// Authentication (disabled when the file has no `auth:`).
+    pub auth: Arc<mcpgate_auth::Authenticator>,
+    /// Authorization rules, compiled; the default is deny once authentication is on.
+    pub policy: Arc<mcpgate_auth::Policy>,
 }
 
 /// Validated listener settings.
@@ -84,6 +88,8 @@ pub struct Target {
     pub connect_timeout: Duration,
     /// Default time allowed for one request.
     pub request_timeout: Duration,
+    /// Forward the client's `Authorization` header to this target.
+    pub forward_authorization: bool,
 }
 
 /// How to reach a target.

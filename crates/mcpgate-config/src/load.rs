@@ -307,14 +307,26 @@ impl Validator<'_> {
                 session,
                 connect_timeout: t.connect_timeout.map_or(Duration::from_secs(connect_default), |d| d.0),
                 request_timeout: t.request_timeout.map_or(Duration::from_secs(300), |d| d.0),
+                forward_authorization: t.forward_authorization,
             });
         }
+        let auth = match &spec.auth {
+            Some(a) => mcpgate_auth::Authenticator::build(a, self.base).map_err(|e| self.auth_err(e))?,
+            None => mcpgate_auth::Authenticator::disabled(),
+        };
+        let policy = mcpgate_auth::Policy::build(&spec.policies, !auth.is_enabled()).map_err(|e| self.auth_err(e))?;
         Ok(Config {
             source: None,
             listen,
             naming,
             targets,
+            auth: Arc::new(auth),
+            policy: Arc::new(policy),
         })
+    }
+
+    fn auth_err(&self, e: mcpgate_auth::BuildError) -> ConfigError {
+        self.err(e.field, e.needle.as_deref(), e.message)
     }
 
     fn http(&self, at: &str, h: HttpSpec) -> Result<(url::Url, Vec<(String, Secret)>), ConfigError> {
@@ -447,6 +459,46 @@ mod tests {
         }
         let e = load("targets:\n  - name: a\n    stdio: {command: '${MCPGATE_NOPE_VAR}'}\n").unwrap_err();
         assert!(e.contains("MCPGATE_NOPE_VAR"), "{e}");
+    }
+
+    #[test]
+    fn auth_and_policies() {
+        let jwk = r#"{ "use": "sig", "kty": "EC", "kid": "XhO06x8JjWH1wwkWkyeEUxsooGEWoEdidEpwyd_hmuI", "crv": "P-256", "alg": "ES256", "x": "XZHF8Em5LbpqfgewAalpSEH4Ka2I2xjcxxUt2j6-lCo", "y": "g3DFz45A7EOUMgmsNXatrXw1t-PG5xsbkxUs851RxSE" }"#;
+        let base = format!(
+            "targets:\n  - name: markitdown\n    sse: {{url: 'http://127.0.0.1:1/sse'}}\nauth:\n  jwt:\n    issuers: [me]\n    audiences: [me.com]\n    jwks: {{inline: {jwk}}}\n"
+        );
+        let c = load(&base).unwrap();
+        assert!(c.auth.is_enabled());
+        assert!(c.auth.hide_denied);
+        assert!(!c.policy.default_allow());
+        assert!(!c.targets[0].forward_authorization);
+        let seed = format!(
+            "{base}policies:\n  - name: mcp-jq-auth\n    allow: {{tools: [\"markitdown:convert_to_markdown\"]}}\n    when: {{claims: {{sub: me}}}}\n"
+        );
+        assert_eq!(load(&seed).unwrap().policy.len(), 1);
+        // No auth: everything allowed by default.
+        assert!(load("targets: []\n").unwrap().policy.default_allow());
+        assert!(!load("targets: []\n").unwrap().auth.is_enabled());
+        // Errors carry the line.
+        let bad_cel = format!(
+            "{base}policies:\n  - name: r1\n    allow: {{tools: [\"a:b\"]}}\n    when: {{cel: 'claims.sub =='}}\n"
+        );
+        let e = load(&bad_cel).unwrap_err();
+        assert!(
+            e.starts_with("test.yaml:12: policies[0].when.cel: CEL does not compile"),
+            "{e}"
+        );
+        let bad_pattern = format!("{base}policies:\n  - name: r1\n    allow: {{tools: [\"nocolon\"]}}\n");
+        insta::assert_snapshot!(load(&bad_pattern).unwrap_err(), @"test.yaml:11: policies[0].allow.tools[0]: `nocolon` is not a `target:name` pattern (use `*` for every target or name)");
+        let e = load("auth:\n  jwt:\n    jwks: {file: /nonexistent/jwks.json}\n").unwrap_err();
+        assert!(
+            e.starts_with("test.yaml:3: auth.jwt.jwks.file: cannot read /nonexistent/jwks.json"),
+            "{e}"
+        );
+        let e = load("auth:\n  jwt:\n    isuers: [me]\n").unwrap_err();
+        assert!(e.starts_with("test.yaml:3:5: auth.jwt: unknown field `isuers`"), "{e}");
+        let e = load("targets:\n  - name: a\n    stdio: {command: x}\n    forward_authorisation: true\n").unwrap_err();
+        assert!(e.contains("unknown field `forward_authorisation`"), "{e}");
     }
 
     #[test]

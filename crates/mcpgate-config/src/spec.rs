@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use mcpgate_auth::spec::{AuthSpec, RuleSpec};
+
 use crate::duration::HumanDuration;
 
 /// The whole file.
@@ -24,6 +26,14 @@ pub struct FileSpec {
     /// The upstream MCP servers to federate.
     #[serde(default)]
     pub targets: Vec<TargetSpec>,
+    /// Authentication of callers (JWT, API keys) and the protected-resource metadata.
+    /// Absent: no authentication.
+    #[serde(default)]
+    pub auth: Option<AuthSpec>,
+    /// Authorization rules (allow/deny of tools, prompts, resources and methods). With
+    /// authentication on, whatever no rule allows is denied.
+    #[serde(default)]
+    pub policies: Vec<RuleSpec>,
 }
 
 /// The downstream listener.
@@ -151,6 +161,10 @@ pub struct TargetSpec {
     /// Default time for one request. Default `5m`.
     #[serde(default)]
     pub request_timeout: Option<HumanDuration>,
+    /// Send the client's own `Authorization` header to this target (default `false`: the
+    /// client's token never leaves the gateway; use `headers` for upstream credentials).
+    #[serde(default)]
+    pub forward_authorization: bool,
 }
 
 /// A child process.
