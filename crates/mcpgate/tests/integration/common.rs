@@ -518,6 +518,8 @@ pub struct SseStream {
     pub last_id: Option<String>,
     /// Every event id seen, in order.
     pub ids: Vec<String>,
+    /// Comment lines (keep-alives) seen.
+    pub comments: usize,
     /// Messages read while looking for another one.
     stash: VecDeque<Value>,
 }
@@ -533,6 +535,7 @@ impl SseStream {
             done: false,
             last_id: None,
             ids: Vec::new(),
+            comments: 0,
             stash: VecDeque::new(),
         }
     }
@@ -542,6 +545,7 @@ impl SseStream {
         let mut ev = Event::default();
         let mut data: Option<String> = None;
         let mut fields = false;
+        let mut comments = 0;
         loop {
             let nl = self.buf[pos..].iter().position(|b| *b == b'\n')?;
             let mut line = &self.buf[pos..pos + nl];
@@ -551,16 +555,22 @@ impl SseStream {
             let line = String::from_utf8(line.to_vec()).expect("SSE is UTF-8");
             pos += nl + 1;
             if line.is_empty() {
+                // Lines are consumed (and comments counted) only once their block is complete.
+                self.buf.drain(..pos);
+                self.comments += std::mem::take(&mut comments);
                 if fields {
-                    self.buf.drain(..pos);
                     ev.data = data.unwrap_or_default();
+                    if let Some(id) = &ev.id {
+                        self.last_id = Some(id.clone());
+                        self.ids.push(id.clone());
+                    }
                     return Some(ev);
                 }
-                self.buf.drain(..pos);
                 pos = 0;
                 continue;
             }
             if line.starts_with(':') {
+                comments += 1;
                 continue;
             }
             let (field, value) = match line.split_once(':') {
@@ -576,11 +586,7 @@ impl SseStream {
                     }
                     None => data = Some(value),
                 },
-                "id" => {
-                    self.last_id = Some(value.clone());
-                    self.ids.push(value.clone());
-                    ev.id = Some(value);
-                }
+                "id" => ev.id = Some(value),
                 "event" => ev.event = Some(value),
                 _ => {}
             }
@@ -597,6 +603,26 @@ impl SseStream {
                 return None;
             }
             match within("the next SSE chunk", self.resp.chunk()).await {
+                Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => self.done = true,
+            }
+        }
+    }
+
+    /// Reads until `n` comment lines (keep-alives) have been seen, stashing any messages.
+    pub async fn wait_for_comments(&mut self, n: usize) {
+        loop {
+            while let Some(ev) = self.parse_one() {
+                if !ev.data.is_empty() {
+                    let m = serde_json::from_str(&ev.data).expect("SSE data is JSON");
+                    self.stash.push_back(m);
+                }
+            }
+            if self.comments >= n {
+                return;
+            }
+            assert!(!self.done, "the stream ended after {} comments", self.comments);
+            match within("an SSE keep-alive", self.resp.chunk()).await {
                 Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk),
                 Ok(None) | Err(_) => self.done = true,
             }

@@ -292,3 +292,46 @@ async fn a_per_client_target_logs_only_to_sessions_it_has_an_upstream_session_fo
     fx.server().log(LogLevel::Warning, "for A");
     a_events.expect("A's log", |m| m["params"]["data"] == "for A").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_of_any_type_come_back_unchanged_and_never_cross_sessions() {
+    let fx = named_fixture("h").await;
+    let gw = Gateway::start(&config(
+        "",
+        &[http_target("h", &fx.mcp_url(), ""), stdio_target("s", &[], SHARED)],
+    ))
+    .await;
+    let a = gw.connect().await;
+    let b = gw.connect().await;
+    for id in [
+        json!("same"),
+        json!(0),
+        json!(-7),
+        json!(9007199254740993u64),
+        json!(""),
+    ] {
+        for tool in ["s_long_operation", "h_long_operation"] {
+            // Both sessions use the same id at the same time, on the same upstream (s).
+            let (ra, rb) = tokio::join!(call_with_id(&a, &id, tool, 2), call_with_id(&b, &id, tool, 3));
+            assert_eq!(ra["id"], id, "{ra}");
+            assert_eq!(rb["id"], id, "{rb}");
+            let ta = ra["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let tb = rb["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(ta.contains("2 step"), "A got {ra}");
+            assert!(tb.contains("3 step"), "B got {rb}");
+        }
+    }
+}
+
+/// `long_operation` under a request id the test chooses.
+async fn call_with_id(c: &Client, id: &serde_json::Value, tool: &str, steps: u64) -> serde_json::Value {
+    let body = json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call",
+                       "params": { "name": tool, "arguments": { "steps": steps, "delay_ms": 5 } } });
+    c.post(&body).await.into_message(id).await
+}

@@ -144,7 +144,7 @@ fn status_of(r: Reply) -> StatusCode {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_ends_the_session_and_later_requests_get_404() {
-    let (gw, _fx) = one_target_gateway().await;
+    let (gw, fx) = one_target_gateway().await;
     let c = gw.connect().await;
     let other = gw.connect().await;
     // Open an upstream session for it, so DELETE has something to tear down.
@@ -152,8 +152,14 @@ async fn delete_ends_the_session_and_later_requests_get_404() {
     let mut stream = c.listen().await;
     let before = gw.core.session_count();
 
+    let upstream_open = fx.stats().snapshot().active_sessions();
     assert!(c.delete().await.is_success(), "DELETE of a live session succeeds");
     assert_eq!(gw.core.session_count(), before - 1);
+    // The client's own upstream session ends with it.
+    eventually("the upstream session to be deleted", || {
+        fx.stats().snapshot().active_sessions() == upstream_open - 1
+    })
+    .await;
     // Its GET stream ends.
     assert!(stream.ended().await, "the session's GET stream ends with the session");
     // Everything about it is gone now: 404.
@@ -204,4 +210,58 @@ async fn notifications_and_responses_are_accepted_with_202() {
     // A response to a request the gateway never sent is still "accepted" input.
     assert_eq!(c.respond(&json!(424242), json!({})).await, StatusCode::ACCEPTED);
     assert_eq!(c.result("ping", json!({})).await, json!({}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_answered_in_2025_03_26_and_refused_later() {
+    let (gw, _fx) = one_target_gateway().await;
+    let mut old = gw.client();
+    old.initialize("2025-03-26", json!({})).await;
+    let batch = json!([
+        { "jsonrpc": "2.0", "id": "p", "method": "ping" },
+        { "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "echo", "arguments": { "message": "b" } } },
+        { "jsonrpc": "2.0", "method": "notifications/roots/list_changed" }
+    ]);
+    let replies = match old.post(&batch).await {
+        Reply::Json(status, v) => {
+            assert_eq!(status, StatusCode::OK);
+            v
+        }
+        Reply::Sse(mut s) => serde_json::Value::Array(s.drain().await),
+        Reply::Other(s, b) => panic!("HTTP {s}: {b}"),
+    };
+    let replies = replies.as_array().expect("an array of responses").clone();
+    assert_eq!(
+        replies.len(),
+        2,
+        "one response per request, none for the notification: {replies:?}"
+    );
+    let by_id = |id: serde_json::Value| replies.iter().find(|r| r["id"] == id).cloned().unwrap();
+    assert_eq!(by_id(json!("p"))["result"], json!({}));
+    assert_eq!(by_id(json!(2))["result"]["content"][0]["text"], "b");
+
+    // 2025-06-18 removed batching.
+    let new = gw.connect().await;
+    assert_eq!(status_of(new.post(&batch).await), StatusCode::BAD_REQUEST);
+    assert_eq!(new.result("ping", json!({})).await, json!({}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sse_streams_get_keep_alive_comments() {
+    let fx = named_fixture("ex").await;
+    let gw = Gateway::start(&config(
+        "listen:\n  keep_alive: 100ms",
+        &[http_target("ex", &fx.mcp_url(), "")],
+    ))
+    .await;
+    let c = gw.connect().await;
+    let mut general = c.listen().await;
+    general.wait_for_comments(2).await;
+    // The stream still carries messages afterwards.
+    fx.server().notify_tools_list_changed();
+    general
+        .expect("list_changed", |m| {
+            is_notification(m, "notifications/tools/list_changed")
+        })
+        .await;
 }
