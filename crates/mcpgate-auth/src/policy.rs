@@ -219,6 +219,16 @@ impl Policy {
         self.rules.is_empty()
     }
 
+    /// Does every request get allowed without looking (no rules, default allow)?
+    pub fn allows_everything(&self) -> bool {
+        self.rules.is_empty() && self.default_allow
+    }
+
+    /// Does any rule use CEL (so decisions need the call's arguments)?
+    pub fn uses_arguments(&self) -> bool {
+        self.rules.iter().any(|r| r.cel.is_some())
+    }
+
     /// The decision when no rule matches.
     pub fn default_allow(&self) -> bool {
         self.default_allow

@@ -47,6 +47,7 @@ pub struct TargetStatus {
     pub restarts: u64,
 }
 
+#[derive(Clone)]
 pub(crate) struct Runtime {
     pub config: Arc<Config>,
     pub targets: Vec<Arc<TargetRt>>,
@@ -70,6 +71,8 @@ pub(crate) struct Inner {
     merged_fill: [tokio::sync::Mutex<()>; 4],
     /// Level last sent to each shared upstream with `logging/setLevel`.
     shared_log_level: Mutex<HashMap<Arc<str>, usize>>,
+    /// Authorization decisions so far.
+    pub(crate) decisions: crate::authz::Decisions,
     http: HttpClient,
     epoch: tokio::time::Instant,
     shutdown: CancellationToken,
@@ -99,6 +102,7 @@ impl Gateway {
             merged_generation: Default::default(),
             merged_fill: Default::default(),
             shared_log_level: Mutex::new(HashMap::new()),
+            decisions: Default::default(),
             http,
             epoch: tokio::time::Instant::now(),
             shutdown: CancellationToken::new(),
@@ -165,6 +169,18 @@ impl Gateway {
         params: Option<&RawJson>,
         outbound: Box<dyn Outbound>,
     ) -> Result<(Arc<Session>, RawJson), GatewayError> {
+        self.initialize_as(kind, params, outbound, None)
+    }
+
+    /// [`Gateway::initialize`] for an authenticated caller: the session belongs to
+    /// `identity` for its whole life, and every request on it is authorized as that identity.
+    pub fn initialize_as(
+        &self,
+        kind: DownstreamKind,
+        params: Option<&RawJson>,
+        outbound: Box<dyn Outbound>,
+        identity: Option<Arc<mcpgate_auth::Identity>>,
+    ) -> Result<(Arc<Session>, RawJson), GatewayError> {
         let params = params.ok_or_else(|| GatewayError::InvalidParams("initialize requires params".into()))?;
         let requested = str_member(params, "protocolVersion")
             .ok_or_else(|| GatewayError::InvalidParams("initialize: missing protocolVersion".into()))?;
@@ -181,6 +197,9 @@ impl Gateway {
             outbound,
             self.inner.now_ms(),
         ));
+        if let Some(identity) = identity {
+            let _ = session.identity.set(identity);
+        }
         self.inner.sessions.write().insert(id, session.clone());
         tracing::debug!(session = %session.id, protocol_version = pv, transport = kind.as_str(), "Session started.");
         Ok((session, self.inner.initialize_result(pv)))
@@ -196,6 +215,40 @@ impl Gateway {
     /// Marks a session active (e.g. while its stream is open).
     pub fn touch(&self, session: &Session) {
         session.touch(self.inner.now_ms());
+    }
+
+    /// Swaps in the authentication and authorization of `new` (keys, API keys, policies,
+    /// `hide_denied`) without touching targets or sessions; every session is told its lists
+    /// may have changed. The rest of `new` (listener, targets) is ignored.
+    pub fn reload_policies(&self, new: &Config) {
+        let old = self.inner.runtime.load_full();
+        let mut cfg = (*old.config).clone();
+        cfg.auth = new.auth.clone();
+        cfg.policy = new.policy.clone();
+        let mut rt = (*old).clone();
+        rt.config = Arc::new(cfg);
+        self.inner.runtime.store(Arc::new(rt));
+        new.auth.start();
+        tracing::info!(
+            rules = new.policy.len(),
+            auth = new.auth.is_enabled(),
+            "Reloaded authentication and policies."
+        );
+        self.inner.for_each_session(|s| {
+            for m in [
+                "notifications/tools/list_changed",
+                "notifications/prompts/list_changed",
+                "notifications/resources/list_changed",
+            ] {
+                s.send(Message::notification(m, None));
+            }
+        });
+    }
+
+    /// Authorization decisions so far: (allowed, denied).
+    pub fn authorization_counts(&self) -> (u64, u64) {
+        let d = &self.inner.decisions;
+        (d.allowed.load(Ordering::Relaxed), d.denied.load(Ordering::Relaxed))
     }
 
     /// Ends a session: cancels its requests and closes its per-client upstream sessions.
@@ -634,10 +687,19 @@ impl Inner {
         match msg.method() {
             "ping" => Ok(Message::response(id, RawJson::from_static("{}"))),
             "initialize" => Err(GatewayError::InvalidParams("session is already initialized".into())),
-            "tools/list" => self.list(ListKind::Tools, id, msg.params.as_ref()).await,
-            "prompts/list" => self.list(ListKind::Prompts, id, msg.params.as_ref()).await,
-            "resources/list" => self.list(ListKind::Resources, id, msg.params.as_ref()).await,
-            "resources/templates/list" => self.list(ListKind::Templates, id, msg.params.as_ref()).await,
+            "tools/list" => self.list(&rt, session, ListKind::Tools, id, msg.params.as_ref()).await,
+            "prompts/list" => {
+                self.list(&rt, session, ListKind::Prompts, id, msg.params.as_ref())
+                    .await
+            }
+            "resources/list" => {
+                self.list(&rt, session, ListKind::Resources, id, msg.params.as_ref())
+                    .await
+            }
+            "resources/templates/list" => {
+                self.list(&rt, session, ListKind::Templates, id, msg.params.as_ref())
+                    .await
+            }
             "tools/call" => self.call_named(&rt, session, msg, sink, ListKind::Tools).await,
             "prompts/get" => self.call_named(&rt, session, msg, sink, ListKind::Prompts).await,
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
@@ -649,8 +711,18 @@ impl Inner {
         }
     }
 
-    async fn list(&self, kind: ListKind, id: RawJson, params: Option<&RawJson>) -> Result<Message, GatewayError> {
+    async fn list(
+        &self,
+        rt: &Arc<Runtime>,
+        session: &Arc<Session>,
+        kind: ListKind,
+        id: RawJson,
+        params: Option<&RawJson>,
+    ) -> Result<Message, GatewayError> {
         let merged = self.merged(kind).await;
+        let merged = session
+            .visible
+            .view(kind, &merged, rt, session.identity().map(|i| &**i));
         let page_size = self.runtime.load().config.listen.page_size;
         let cursor = match params.and_then(|p| member(p, "cursor")).filter(|c| !c.is_null()) {
             Some(c) => Some(
@@ -707,6 +779,24 @@ impl Inner {
         let Some(owner) = self.named_owner(kind, &name).await else {
             return Err(unknown_name(rt, what, &name));
         };
+        let pkind = if kind == ListKind::Tools {
+            mcpgate_auth::Kind::Tool
+        } else {
+            mcpgate_auth::Kind::Prompt
+        };
+        let args = edit.get("arguments").cloned();
+        if !self.authorize(
+            rt,
+            session,
+            pkind,
+            msg.method(),
+            owner.target,
+            &owner.name,
+            args.as_ref(),
+        ) {
+            // Exactly what an unknown name gets: a denial does not reveal that the name exists.
+            return Err(GatewayError::NotFound(format!("Unknown {what}: {name}")));
+        }
         let t = rt.targets[owner.target].clone();
         if &*owner.name != name.as_str() {
             edit.set("name", RawJson::string(&owner.name));
@@ -791,6 +881,17 @@ impl Inner {
             .and_then(|p| str_member(p, "uri"))
             .ok_or_else(|| GatewayError::InvalidParams(format!("{}: missing uri", msg.method())))?;
         let owner = self.resource_owner(rt, &uri).await?;
+        if !self.authorize(
+            rt,
+            session,
+            mcpgate_auth::Kind::Resource,
+            msg.method(),
+            owner.target,
+            &uri,
+            None,
+        ) {
+            return Err(GatewayError::ResourceNotFound(uri.to_string()));
+        }
         let t = rt.targets[owner.target].clone();
         let method = msg.method().to_owned();
         if method != "resources/read" {
@@ -856,6 +957,17 @@ impl Inner {
                     .named_owner(ListKind::Prompts, &name)
                     .await
                     .ok_or_else(|| GatewayError::NotFound(format!("Unknown prompt: {name}")))?;
+                if !self.authorize(
+                    rt,
+                    session,
+                    mcpgate_auth::Kind::Prompt,
+                    msg.method(),
+                    owner.target,
+                    &owner.name,
+                    None,
+                ) {
+                    return Err(GatewayError::NotFound(format!("Unknown prompt: {name}")));
+                }
                 ref_edit.set("name", RawJson::string(&owner.name));
                 edit.set("ref", ref_edit.to_raw());
                 rt.targets[owner.target].clone()
@@ -870,6 +982,17 @@ impl Inner {
                     Some(o) => o.clone(),
                     None => self.resource_owner(rt, &uri).await?,
                 };
+                if !self.authorize(
+                    rt,
+                    session,
+                    mcpgate_auth::Kind::Resource,
+                    msg.method(),
+                    owner.target,
+                    &uri,
+                    None,
+                ) {
+                    return Err(GatewayError::ResourceNotFound(uri.to_string()));
+                }
                 rt.targets[owner.target].clone()
             }
             other => {
@@ -953,13 +1076,32 @@ impl Inner {
         msg: Message,
         sink: Option<RelatedSink>,
     ) -> Result<Message, GatewayError> {
+        let task_id = msg.params.as_ref().and_then(|p| str_member(p, "taskId"));
+        let own_task = task_id
+            .as_ref()
+            .and_then(|id| session.state.lock().tasks.get(id.as_str()).copied());
+        // A task this session created came from a call that was authorized; anything else is
+        // a method of its own, authorized as `target:method`.
+        let method_allowed = |i: usize| {
+            self.authorize(
+                rt,
+                session,
+                mcpgate_auth::Kind::Method,
+                msg.method(),
+                i,
+                msg.method(),
+                None,
+            )
+        };
         if rt.targets.len() == 1 {
+            if own_task.is_none() && !method_allowed(0) {
+                return Err(GatewayError::MethodNotFound(msg.method().to_owned()));
+            }
             let t = rt.targets[0].clone();
             return self.forward(session, &t, msg, None, sink).await;
         }
-        if let Some(task_id) = msg.params.as_ref().and_then(|p| str_member(p, "taskId")) {
-            let target = session.state.lock().tasks.get(task_id.as_str()).copied();
-            if let Some(t) = target.and_then(|i| rt.targets.get(i).cloned()) {
+        if let Some(task_id) = task_id {
+            if let Some(t) = own_task.and_then(|i| rt.targets.get(i).cloned()) {
                 return self.forward(session, &t, msg, None, sink).await;
             }
             return Err(GatewayError::InvalidParams(format!("Unknown task: {task_id}")));
@@ -969,6 +1111,9 @@ impl Inner {
             if let Some((target, rest)) = name.split_once(sep.as_str())
                 && let Some(&i) = rt.by_name.get(target)
             {
+                if !method_allowed(i) {
+                    return Err(GatewayError::MethodNotFound(msg.method().to_owned()));
+                }
                 let t = rt.targets[i].clone();
                 let mut edit = ObjectEdit::parse(msg.params.as_ref().expect("checked"))
                     .map_err(|_| GatewayError::InvalidParams("params must be an object".into()))?;

@@ -7,6 +7,7 @@
 //! the sessions they concern. It knows nothing of HTTP framing: that is behind
 //! [`session::Outbound`] and the related-message sink of each request.
 
+mod authz;
 pub mod error;
 mod gateway;
 mod lists;

@@ -25,6 +25,8 @@ pub(crate) struct Owner {
 pub(crate) struct Merged {
     /// Items as exposed, in target order.
     pub items: Vec<RawJson>,
+    /// The owner of each item of `items` (for per-identity filtering).
+    pub owners: Vec<Owner>,
     /// Exposed name (or URI / URI template) → owner.
     pub index: HashMap<Arc<str>, Owner>,
     /// For templates: (target, template) pairs for URI matching.
@@ -45,6 +47,7 @@ pub(crate) fn merge(
     prefix: bool,
 ) -> Merged {
     let mut items = Vec::new();
+    let mut owners = Vec::new();
     let mut index: HashMap<Arc<str>, Owner> = HashMap::new();
     let mut templates = Vec::new();
     let mut also: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
@@ -95,13 +98,12 @@ pub(crate) fn merge(
             if kind == ListKind::Templates {
                 templates.push((ti, key.to_owned()));
             }
-            index.insert(
-                Arc::from(exposed),
-                Owner {
-                    target: ti,
-                    name: Arc::from(key),
-                },
-            );
+            let owner = Owner {
+                target: ti,
+                name: Arc::from(key),
+            };
+            owners.push(owner.clone());
+            index.insert(Arc::from(exposed), owner);
             items.push(out);
         }
     }
@@ -118,6 +120,7 @@ pub(crate) fn merge(
     let full_result = page_result(kind, &items, None);
     Merged {
         items,
+        owners,
         index,
         templates,
         also,

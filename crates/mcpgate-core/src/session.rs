@@ -85,6 +85,10 @@ pub struct Session {
     next_server_request: AtomicU64,
     /// Cancelled when the session ends.
     pub closed: CancellationToken,
+    /// Who started the session (set once, at initialize; `None`: anonymous).
+    pub(crate) identity: std::sync::OnceLock<Arc<mcpgate_auth::Identity>>,
+    /// This session's policy-filtered views of the merged lists.
+    pub(crate) visible: crate::authz::VisibleLists,
 }
 
 #[derive(Default)]
@@ -135,7 +139,14 @@ impl Session {
             last_active: AtomicU64::new(now_ms),
             next_server_request: AtomicU64::new(1),
             closed: CancellationToken::new(),
+            identity: std::sync::OnceLock::new(),
+            visible: Default::default(),
         }
+    }
+
+    /// Who started the session (`None`: anonymous or authentication off).
+    pub fn identity(&self) -> Option<&Arc<mcpgate_auth::Identity>> {
+        self.identity.get()
     }
 
     /// The transport behind the session's general stream.
