@@ -186,6 +186,28 @@ async fn foreign_origins_and_hosts_are_refused_with_403() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_initialize_without_a_protocol_version_is_refused_without_a_session() {
+    let (gw, _fx) = gateway("").await;
+    let c = gw.client();
+    let before = gw.core.session_count();
+    for params in [json!({ "capabilities": {} }), json!({ "protocolVersion": 2025 })] {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params });
+        let resp = c.post_raw(c.headers(), serde_json::to_vec(&body).unwrap()).await;
+        assert!(
+            resp.headers().get("mcp-session-id").is_none(),
+            "no session for a failed initialize"
+        );
+        let status = resp.status();
+        let body: Value = serde_json::from_slice(&within("body", resp.bytes()).await.unwrap()).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["code"], -32602, "{body}");
+        assert_eq!(body["id"], 1);
+    }
+    assert_eq!(gw.core.session_count(), before);
+    still_serving(&gw.connect().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_must_accept_json_or_event_streams() {
     let (gw, _fx) = gateway("").await;
     let c = gw.connect().await;

@@ -219,6 +219,7 @@ async fn a_crashed_shared_stdio_server_is_restarted() {
     ))
     .await;
     let c = gw.connect().await;
+    let mut events = c.listen().await;
     assert_eq!(c.tool_names().await.len(), 24);
     assert_eq!(gw.restarts("crashy"), 0);
 
@@ -232,6 +233,12 @@ async fn a_crashed_shared_stdio_server_is_restarted() {
         gw.restarts("crashy") >= 1 && gw.target_state("crashy") == "up"
     })
     .await;
+    // Clients are told that the lists changed (the target left, then came back).
+    events
+        .expect("tools/list_changed", |m| {
+            is_notification(m, "notifications/tools/list_changed")
+        })
+        .await;
     assert_eq!(c.call_text("crashy_echo", json!({ "message": "back" })).await, "back");
     assert!(c.tool_names().await.iter().any(|n| n == "crashy_add"));
     healthy_call(&c).await;

@@ -109,10 +109,19 @@ async fn closing_the_legacy_stream_ends_the_session_and_unknown_sessions_get_404
     let gw = Gateway::start(&config("", &[http_target("h", &fx.mcp_url(), "")])).await;
     let mut c = gw.connect_legacy().await;
     assert_eq!(c.result("ping", json!({})).await, json!({}));
+    let r = c
+        .result("tools/call", json!({ "name": "echo", "arguments": { "message": "m" } }))
+        .await;
+    assert_eq!(r["content"][0]["text"], "m");
     assert_eq!(gw.core.session_count(), 1);
+    let upstream_open = fx.stats().snapshot().active_sessions();
     let post_url = c.post_url.clone();
     drop(c);
     eventually("the session to end with its stream", || gw.core.session_count() == 0).await;
+    eventually("its upstream session to end too", || {
+        fx.stats().snapshot().active_sessions() == upstream_open - 1
+    })
+    .await;
 
     let http = http_client();
     let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" }).to_string();

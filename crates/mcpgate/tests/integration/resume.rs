@@ -61,6 +61,8 @@ async fn a_post_stream_dropped_mid_call_is_resumed_with_last_event_id() {
         );
     }
     assert!(resumed.ended().await, "the resumed stream ends after the response");
+    // A dropped connection is not a cancellation.
+    assert_eq!(fx.stats().snapshot().cancellations, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
