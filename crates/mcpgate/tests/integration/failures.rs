@@ -338,3 +338,34 @@ async fn an_expired_upstream_session_is_re_established_transparently() {
     eventually("the main session to come back", || gw.target_state("r") == "up").await;
     assert_eq!(c.tool_names().await.len(), 12);
 }
+
+/// An HTTP upstream that crashes for good (every connection dropped) should, like a crashed
+/// stdio server, be noticed and left out of the lists. Today the main session only learns of
+/// failures through its own requests: its GET stream keeps retrying, the target stays `up`,
+/// and its cached tools stay listed while every call fails with -32001.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "design question for mcpgate-upstream/core health: a Streamable HTTP upstream whose \
+            connections all fail is never marked down, so its tools stay listed"]
+async fn an_http_target_that_dies_is_left_out_of_lists() {
+    let ok = named_fixture("ok").await;
+    let web = fixture(Options {
+        name: "web".into(),
+        faults: vec![Fault::CrashAfter(3)],
+        ..Default::default()
+    })
+    .await;
+    let gw = Gateway::start(&config(
+        "",
+        &[
+            http_target("ok", &ok.mcp_url(), ""),
+            http_target("web", &web.mcp_url(), SHARED),
+        ],
+    ))
+    .await;
+    let c = gw.connect().await;
+    assert_eq!(c.tool_names().await.len(), 24);
+    call_until_error(&c, "web_echo").await;
+    gw.wait_state("web", "down").await;
+    let names = c.tool_names().await;
+    assert!(names.iter().all(|n| n.starts_with("ok_")), "{names:?}");
+}
