@@ -9,8 +9,10 @@
 # 3. End-to-end through mcpgate against real peers (official Python and TypeScript SDK clients,
 #    server-everything over stdio and Streamable HTTP, markitdown-mcp over SSE and Streamable
 #    HTTP), installed at pinned versions into .peers/ by scripts/peers.sh.
-# 4. MCP Inspector's CLI through mcpgate, over Streamable HTTP and legacy SSE.
-# 5. The official MCP conformance suite (server mode) through mcpgate.
+# 4. The seed walkthrough (tests/e2e/seed.sh): markitdown over SSE behind mcpgate with JWT
+#    authentication; list, denied call, policy added to the file, same session succeeds.
+# 5. MCP Inspector's CLI through mcpgate, over Streamable HTTP and legacy SSE.
+# 6. The official MCP conformance suite (server mode) through mcpgate.
 # The last line is the total `N passed, M failed`; exit non-zero on any failure.
 # Time on 2 cores: ~10-15 min from a cold cargo cache, ~4 min warm; first peer install ~75 s.
 # Set TEST_SKIP_PEERS=1 to run only the Rust parts (no registry access needed beyond crates.io).
@@ -50,6 +52,13 @@ if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
   read -r p f < <(tail -n 1 "$OUT/e2e.log" | awk '{ print $1 + 0, $3 + 0 }')
   PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
   if [ "$rc" != 0 ]; then fail "e2e"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
+
+  step "the seed walkthrough (JWT auth, policy reload) through mcpgate"
+  tests/e2e/seed.sh 2>&1 | tee "$OUT/seed.log"
+  rc=${PIPESTATUS[0]}
+  read -r p f < <(tail -n 1 "$OUT/seed.log" | awk '{ print $1 + 0, $3 + 0 }')
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  if [ "$rc" != 0 ]; then fail "seed walkthrough"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
 
   step "MCP Inspector CLI through mcpgate"
   tests/e2e/inspector.sh 2>&1 | tee "$OUT/inspector.log"

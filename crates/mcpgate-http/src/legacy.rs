@@ -20,6 +20,8 @@ use crate::streams::{GeneralStream, SessionStreams};
 pub(crate) struct LegacyConn {
     streams: Arc<SessionStreams>,
     session: OnceLock<Arc<Session>>,
+    /// Who opened the stream; every POST must come from the same caller.
+    pub(crate) caller: crate::auth::Caller,
 }
 
 #[derive(serde::Deserialize)]
@@ -45,7 +47,11 @@ impl Drop for Cleanup {
 }
 
 /// `GET /sse`.
-pub(crate) async fn sse(State(state): State<AppState>, _headers: HeaderMap) -> Response {
+pub(crate) async fn sse(
+    State(state): State<AppState>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
+    _headers: HeaderMap,
+) -> Response {
     let cfg = state.gw.config();
     let id = hex::encode(rand::random::<[u8; 16]>());
     let streams = SessionStreams::new(cfg.listen.resume_buffer, true);
@@ -55,6 +61,7 @@ pub(crate) async fn sse(State(state): State<AppState>, _headers: HeaderMap) -> R
         Arc::new(LegacyConn {
             streams: streams.clone(),
             session: OnceLock::new(),
+            caller: caller.map(|c| c.0).unwrap_or_default(),
         }),
     );
     let mut first = BytesMut::new();
@@ -101,10 +108,11 @@ pub(crate) async fn message(State(state): State<AppState>, Query(q): Query<Messa
             );
         }
         let rid = msg.id.clone().expect("request");
-        match state.gw.initialize(
+        match state.gw.initialize_as(
             DownstreamKind::LegacySse,
             msg.params.as_ref(),
             Box::new(GeneralStream(conn.streams.clone())),
+            conn.caller.0.clone(),
         ) {
             Ok((session, result)) => {
                 let _ = conn.session.set(session);

@@ -10,6 +10,7 @@
 //! Every request passes the [`edge`] checks first. MCP semantics live in `mcpgate-core`;
 //! this crate only frames, validates and delivers.
 
+pub mod auth;
 pub mod edge;
 mod legacy;
 mod response;
@@ -56,6 +57,11 @@ pub fn router(gw: Gateway) -> Router {
         )
         .route(&l.sse_path, get(legacy::sse).options(preflight))
         .route(&l.message_path, axum::routing::post(legacy::message).options(preflight))
+        .route(mcpgate_auth::metadata::WELL_KNOWN, get(auth::metadata))
+        .route(
+            &format!("{}/{{*path}}", mcpgate_auth::metadata::WELL_KNOWN),
+            get(auth::metadata),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -73,7 +79,7 @@ pub async fn serve(
     axum::serve(listener, router(gw)).with_graceful_shutdown(shutdown).await
 }
 
-async fn edge_layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn edge_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let cfg = state.gw.config();
     if let Err(e) = edge::check(&cfg.listen, req.headers()) {
         let msg = match &e {
@@ -88,7 +94,15 @@ async fn edge_layer(State(state): State<AppState>, req: Request, next: Next) -> 
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .map(str::to_owned);
-    let mut resp = next.run(req).await;
+    let mut resp =
+        if cfg.auth.is_enabled() && req.method() != Method::OPTIONS && auth::is_protected(&cfg, req.uri().path()) {
+            match auth::authenticate(&state, &cfg, &mut req).await {
+                Ok(()) => next.run(req).await,
+                Err(r) => r,
+            }
+        } else {
+            next.run(req).await
+        };
     if let Some(origin) = origin {
         edge::cors_headers(&origin, resp.headers_mut());
     }

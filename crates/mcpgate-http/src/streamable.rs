@@ -3,11 +3,16 @@
 // Early-return helpers give back the finished HTTP error response; it is the cold path.
 #![allow(clippy::result_large_err)]
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use mcpgate_core::{DownstreamKind, Session};
 use mcpgate_proto::jsonrpc::Parsed;
@@ -88,7 +93,12 @@ pub(crate) fn session_streams(session: &Session) -> Option<Arc<SessionStreams>> 
 }
 
 /// POST: one client message (or a 2025-03-26 batch).
-pub(crate) async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn post(
+    State(state): State<AppState>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !is_json_content(&headers) {
         return jsonrpc_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -114,7 +124,7 @@ pub(crate) async fn post(State(state): State<AppState>, headers: HeaderMap, body
         Parsed::Batch(items) => return batch(state, headers, items).await,
     };
     if msg.method() == "initialize" && msg.kind() == MessageKind::Request {
-        return initialize(state, msg);
+        return initialize(state, msg, caller.map(|c| c.0.0).unwrap_or_default());
     }
     if let Err(r) = check_version(&headers) {
         return r;
@@ -132,14 +142,15 @@ pub(crate) async fn post(State(state): State<AppState>, headers: HeaderMap, body
     }
 }
 
-fn initialize(state: AppState, msg: Message) -> Response {
+fn initialize(state: AppState, msg: Message, identity: Option<Arc<mcpgate_auth::Identity>>) -> Response {
     let cfg = state.gw.config();
     let streams = SessionStreams::new(cfg.listen.resume_buffer, false);
     let id = msg.id.clone().expect("request");
-    match state.gw.initialize(
+    match state.gw.initialize_as(
         DownstreamKind::StreamableHttp,
         msg.params.as_ref(),
         Box::new(GeneralStream(streams)),
+        identity,
     ) {
         Ok((session, result)) => {
             let mut resp = json_message(&Message::response(id, result));
@@ -156,6 +167,51 @@ fn initialize(state: AppState, msg: Message) -> Response {
     }
 }
 
+/// The handling of one request, boxed so that it can outlive the POST that started it.
+type Handling = Pin<Box<dyn Future<Output = Option<Message>> + Send>>;
+
+/// Runs a request's handling inside the POST handler itself, so the common case costs no
+/// task spawn and no cross-thread wake-up. A client disconnect is not a cancellation: if the
+/// handler is dropped before the handling finished, the rest of it moves to a task of its own.
+struct Detach(Option<Handling>);
+
+impl Detach {
+    fn new(session: &Arc<Session>, gw: mcpgate_core::Gateway, msg: Message, sink: mpsc::Sender<Message>) -> Self {
+        let s = session.clone();
+        Detach(Some(Box::pin(async move {
+            // A panic is answered like any internal error, as when the request had its own task.
+            AssertUnwindSafe(gw.handle(&s, msg, Some(sink)))
+                .catch_unwind()
+                .await
+                .ok()
+                .flatten()
+        })))
+    }
+}
+
+impl Future for Detach {
+    type Output = Option<Message>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(handling) = self.0.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let out = std::task::ready!(handling.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(out)
+    }
+}
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        if let Some(handling) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(handling);
+        }
+    }
+}
+
 /// A request: answered as JSON when nothing precedes the response, else as an SSE stream.
 async fn request(
     state: AppState,
@@ -165,10 +221,7 @@ async fn request(
     accept_sse: bool,
 ) -> Response {
     let (tx, mut rx) = mpsc::channel::<Message>(64);
-    let gw = state.gw.clone();
-    let s = session.clone();
-    // The request runs on its own task: a client disconnect is not a cancellation.
-    let mut task = tokio::spawn(async move { gw.handle(&s, msg, Some(tx)).await });
+    let mut task = Detach::new(&session, state.gw.clone(), msg, tx);
     tokio::select! {
         biased;
         Some(first) = rx.recv() => {
@@ -194,15 +247,10 @@ async fn request(
     }
 }
 
-fn finish_json(
-    res: Result<Option<Message>, tokio::task::JoinError>,
-    accept_json: bool,
-    state: &AppState,
-    session: &Arc<Session>,
-) -> Response {
+fn finish_json(res: Option<Message>, accept_json: bool, state: &AppState, session: &Arc<Session>) -> Response {
     let resp = match res {
-        Ok(Some(m)) => m,
-        _ => {
+        Some(m) => m,
+        None => {
             return jsonrpc_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorCode::INTERNAL_ERROR,
@@ -229,7 +277,7 @@ fn sse_stream(
     streams: Arc<SessionStreams>,
     first: Message,
     mut rx: mpsc::Receiver<Message>,
-    mut task: tokio::task::JoinHandle<Option<Message>>,
+    mut task: Detach,
 ) -> Response {
     streams.prune(16);
     let (n, live) = streams.open_post_stream();
@@ -248,8 +296,8 @@ fn sse_stream(
                         pump.write(n, &m, false);
                     }
                     let resp = match res {
-                        Ok(Some(m)) => m,
-                        _ => Message::error(mcpgate_proto::RawJson::from_static("null"), ErrorCode::INTERNAL_ERROR, "internal error", None),
+                        Some(m) => m,
+                        None => Message::error(mcpgate_proto::RawJson::from_static("null"), ErrorCode::INTERNAL_ERROR, "internal error", None),
                     };
                     pump.write(n, &resp, true);
                     break;

@@ -8,6 +8,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use mcpgate_config::Config;
 
+mod reload;
+mod token;
+
 /// An MCP gateway: one MCP endpoint (Streamable HTTP and legacy SSE) in front of many MCP
 /// servers (stdio, SSE, Streamable HTTP).
 #[derive(Parser)]
@@ -47,6 +50,11 @@ enum Command {
         /// Also connect to every target and report whether it answers.
         #[arg(long)]
         connect: bool,
+    },
+    /// Test keys and tokens (ES256) for trying authentication without an identity provider.
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
     },
     /// Run the built-in example MCP server on stdio (used by examples/quickstart.yaml).
     ExampleServer {
@@ -91,6 +99,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run { config } => run(config).await,
             Command::Check { config, connect } => check(config, connect).await,
+            Command::Token { command } => token::run(command),
             Command::ExampleServer { name, page_size, fault } => {
                 let opts = mcpgate_example_server::Options {
                     name,
@@ -129,6 +138,8 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     let gw = mcpgate_core::Gateway::start(config);
+    gw.config().auth.start();
+    let _watcher = reload::spawn(path.clone(), gw.clone());
     tracing::info!(
         streamable_http = %format!("http://{local}{mcp}"),
         sse = %format!("http://{local}{sse}"),
