@@ -19,6 +19,9 @@ use crate::session::{DownstreamKind, InFlight, LOG_LEVELS, Outbound, RelatedSink
 use crate::target::{ListKind, MainState, TargetRt, has_capability};
 use crate::upstream::{Handler, Route, RouteGuard, Routes, Upstream};
 
+/// Window in which `list_changed` notifications for the same list are sent to clients once.
+const LIST_CHANGED_COALESCE: Duration = Duration::from_millis(50);
+
 /// Largest message accepted from an upstream.
 const MAX_UPSTREAM_MESSAGE: usize = 16 << 20;
 
@@ -69,6 +72,8 @@ pub(crate) struct Inner {
     merged: [ArcSwapOption<Merged>; 4],
     merged_generation: [AtomicU64; 4],
     merged_fill: [tokio::sync::Mutex<()>; 4],
+    /// A coalesced `list_changed` broadcast is scheduled, per list kind.
+    list_changed_pending: [std::sync::atomic::AtomicBool; 4],
     /// Level last sent to each shared upstream with `logging/setLevel`.
     shared_log_level: Mutex<HashMap<Arc<str>, usize>>,
     /// Authorization decisions so far.
@@ -101,6 +106,7 @@ impl Gateway {
             merged: Default::default(),
             merged_generation: Default::default(),
             merged_fill: Default::default(),
+            list_changed_pending: Default::default(),
             shared_log_level: Mutex::new(HashMap::new()),
             decisions: Default::default(),
             http,
@@ -530,7 +536,9 @@ impl Inner {
         }
     }
 
-    /// A target's list changed: drop caches and tell every client.
+    /// A target's list changed: drop caches now and tell every client once. The same change
+    /// usually arrives on several upstream sessions (the discovery session and each client's
+    /// own), so notifications within a short window are coalesced into one per list.
     pub(crate) fn list_changed(&self, target: &str, method: &str) {
         let Some(kinds) = ListKind::from_list_changed(method) else {
             return;
@@ -542,8 +550,19 @@ impl Inner {
         for k in kinds {
             self.invalidate_merged(*k);
         }
-        self.for_each_session(|s| {
-            s.send(Message::notification(method, None));
+        let slot = kinds[0] as usize;
+        if self.list_changed_pending[slot].swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.me.clone();
+        let method = method.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(LIST_CHANGED_COALESCE).await;
+            let Some(gw) = me.upgrade() else { return };
+            gw.list_changed_pending[slot].store(false, Ordering::Release);
+            gw.for_each_session(|s| {
+                s.send(Message::notification(&method, None));
+            });
         });
     }
 
@@ -1243,7 +1262,16 @@ impl Inner {
                         tracing::info!(target = %t.name(), session = %session.id, "Upstream session expired; re-initializing.");
                         continue;
                     }
-                    Ok(Err(e)) => Err(GatewayError::from_upstream(t.name(), e)),
+                    Ok(Err(e)) => {
+                        if matches!(e, UpstreamError::Connect(_)) {
+                            // The server cannot be reached: end this upstream session so the
+                            // target is re-established (or marked down) instead of staying
+                            // listed with every call failing.
+                            let conn = up.conn.clone();
+                            tokio::spawn(async move { conn.close().await });
+                        }
+                        Err(GatewayError::from_upstream(t.name(), e))
+                    }
                     Err(_) => {
                         cancel_upstream(&up, upstream_id, "mcpgate: request timed out");
                         Err(GatewayError::Timeout { target: t.name().to_string() })

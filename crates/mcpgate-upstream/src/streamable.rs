@@ -373,6 +373,13 @@ impl StreamableTransport {
                     tracing::warn!(target = %shared.target, status, body = %body, "The upstream refused the GET stream; server-initiated messages will only arrive on response streams.");
                     return;
                 }
+                Err(UpstreamError::Connect(e)) => {
+                    // Nothing listens any more: the server is gone, and with it this session.
+                    // Closing lets the owner mark the target down and reconnect with backoff.
+                    tracing::warn!(target = %shared.target, error = %e, "The upstream is unreachable; closing its session.");
+                    shared.finish(Some(UpstreamError::Closed(format!("upstream unreachable: {e}"))));
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(target = %shared.target, error = %e, "Could not open the upstream GET stream; retrying.");
                 }

@@ -339,13 +339,10 @@ async fn an_expired_upstream_session_is_re_established_transparently() {
     assert_eq!(c.tool_names().await.len(), 12);
 }
 
-/// An HTTP upstream that crashes for good (every connection dropped) should, like a crashed
-/// stdio server, be noticed and left out of the lists. Today the main session only learns of
-/// failures through its own requests: its GET stream keeps retrying, the target stays `up`,
-/// and its cached tools stay listed while every call fails with -32001.
+/// An HTTP upstream that crashes for good (every connection dropped) is, like a crashed stdio
+/// server, noticed and left out of the lists: a request that cannot reach it ends the upstream
+/// session, and reconnecting fails until the server is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "design question for mcpgate-upstream/core health: a Streamable HTTP upstream whose \
-            connections all fail is never marked down, so its tools stay listed"]
 async fn an_http_target_that_dies_is_left_out_of_lists() {
     let ok = named_fixture("ok").await;
     let web = fixture(Options {
