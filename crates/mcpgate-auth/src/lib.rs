@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 pub use authn::{AuthMode, Authenticator, BuildError, Credentials};
 pub use claims::{ClaimMatcher, claim_at};
-pub use jwt::{JwtError, MAX_HEADER_BYTES, MAX_TOKEN_BYTES, split_token};
+pub use jwt::{JwtError, MAX_HEADER_BYTES, MAX_TOKEN_BYTES, TokenHeader, parse_header, split_token};
 pub use pattern::Pattern;
 pub use policy::{Decision, Kind, Policy, Request};
 
