@@ -47,5 +47,6 @@ pub(crate) fn identity(subject: &str, claims: serde_json::Map<String, serde_json
         subject: subject.to_owned(),
         claims: serde_json::Value::Object(claims),
         source: Source::ApiKey,
+        bearer: None,
     }
 }

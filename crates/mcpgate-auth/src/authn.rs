@@ -210,6 +210,7 @@ impl Authenticator {
             subject,
             claims,
             source: Source::Jwt,
+            bearer: Some(Arc::from(token)),
         });
         self.cache.insert(key, id.clone(), exp);
         Ok(Some(id))

@@ -35,7 +35,7 @@ pub use pattern::Pattern;
 pub use policy::{Decision, Kind, Policy, Request};
 
 /// Who made a request, as established at the edge.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Identity {
     /// The subject: the token's `sub` claim, or the API key's configured subject.
     pub subject: String,
@@ -43,6 +43,20 @@ pub struct Identity {
     pub claims: serde_json::Value,
     /// How the identity was established.
     pub source: Source,
+    /// The bearer token itself (JWTs only), kept solely for targets that opt in with
+    /// `forward_authorization`. Never printed.
+    pub bearer: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("subject", &self.subject)
+            .field("claims", &self.claims)
+            .field("source", &self.source)
+            .field("bearer", &self.bearer.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// How an [`Identity`] was established.

@@ -299,6 +299,13 @@ impl Validator<'_> {
             };
             let stdio = matches!(transport, Transport::Stdio { .. });
             let session = t.session.unwrap_or(SessionMode::PerClient);
+            if t.forward_authorization && (stdio || session == SessionMode::Shared) {
+                return Err(self.err(
+                    format!("{at}.forward_authorization"),
+                    Some(&name),
+                    "needs an HTTP target with `session: per_client` (a shared or stdio upstream cannot carry each client's token)",
+                ));
+            }
             let connect_default = if stdio { 30 } else { 10 };
             targets.push(Target {
                 name: Arc::from(name),
@@ -499,6 +506,13 @@ mod tests {
         assert!(e.starts_with("test.yaml:3:5: auth.jwt: unknown field `isuers`"), "{e}");
         let e = load("targets:\n  - name: a\n    stdio: {command: x}\n    forward_authorisation: true\n").unwrap_err();
         assert!(e.contains("unknown field `forward_authorisation`"), "{e}");
+        let e = load("targets:\n  - name: a\n    stdio: {command: x}\n    forward_authorization: true\n").unwrap_err();
+        assert!(
+            e.contains("targets[0].forward_authorization: needs an HTTP target"),
+            "{e}"
+        );
+        let ok = load("targets:\n  - name: a\n    streamable_http: {url: 'http://127.0.0.1:1/mcp'}\n    forward_authorization: true\n").unwrap();
+        assert!(ok.targets[0].forward_authorization);
     }
 
     #[test]

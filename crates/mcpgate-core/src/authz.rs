@@ -143,3 +143,46 @@ impl Merged {
         }
     }
 }
+
+/// `spec` with `Authorization: Bearer <token>` added (HTTP transports only).
+pub(crate) fn with_bearer(
+    spec: &mcpgate_upstream::TransportSpec,
+    token: &str,
+) -> Option<mcpgate_upstream::TransportSpec> {
+    use mcpgate_upstream::TransportSpec;
+    let value = http::HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    let mut spec = spec.clone();
+    match &mut spec {
+        TransportSpec::Sse { headers, .. } | TransportSpec::StreamableHttp { headers, .. } => {
+            headers.insert(http::header::AUTHORIZATION, value);
+            Some(spec)
+        }
+        TransportSpec::Stdio { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_bearer;
+    use mcpgate_upstream::TransportSpec;
+
+    #[test]
+    fn bearer_is_added_to_http_transports_only() {
+        let http = TransportSpec::StreamableHttp {
+            url: "http://127.0.0.1:1/mcp".parse().unwrap(),
+            headers: Default::default(),
+        };
+        let Some(TransportSpec::StreamableHttp { headers, .. }) = with_bearer(&http, "tok") else {
+            panic!("not forwarded");
+        };
+        assert_eq!(headers["authorization"], "Bearer tok");
+        let stdio = TransportSpec::Stdio {
+            command: "x".into(),
+            args: vec![],
+            env: vec![],
+            cwd: None,
+        };
+        assert!(with_bearer(&stdio, "tok").is_none());
+        assert!(with_bearer(&http, "bad\nvalue").is_none());
+    }
+}

@@ -483,7 +483,11 @@ impl Inner {
             max_message_bytes: MAX_UPSTREAM_MESSAGE,
             http: self.http.clone(),
         };
-        let (conn, init) = Connection::connect(&t.spec, opts, handler)
+        // The client's own token goes upstream only to targets that opt in.
+        let forwarded = owner
+            .filter(|_| t.cfg.forward_authorization)
+            .and_then(|s| crate::authz::with_bearer(&t.spec, s.identity()?.bearer.as_deref()?));
+        let (conn, init) = Connection::connect(forwarded.as_ref().unwrap_or(&t.spec), opts, handler)
             .await
             .map_err(|e| GatewayError::from_upstream(t.name(), e))?;
         let up = Upstream {

@@ -5,6 +5,8 @@
 #[path = "integration/common.rs"]
 mod common;
 
+#[path = "integration/auth.rs"]
+mod auth;
 #[path = "integration/bad_input.rs"]
 mod bad_input;
 #[path = "integration/config.rs"]

@@ -81,6 +81,8 @@ async fn the_seed_token_is_accepted_with_the_seed_jwk() {
     assert_eq!(id.subject, "me");
     assert_eq!(id.source, Source::Jwt);
     assert_eq!(id.claims["aud"], "me.com");
+    assert_eq!(id.bearer.as_deref(), Some(SEED_TOKEN));
+    assert!(!format!("{id:?}").contains(SEED_TOKEN), "the token is never printed");
     // Second time from the cache.
     assert_eq!(a.cached(), 1);
     assert_eq!(check(&a, SEED_TOKEN).await.unwrap().unwrap(), id);

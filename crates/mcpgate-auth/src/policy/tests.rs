@@ -22,6 +22,7 @@ fn who(claims: serde_json::Value) -> Identity {
         subject: claims["sub"].as_str().unwrap_or_default().into(),
         claims,
         source: Source::Jwt,
+        bearer: None,
     }
 }
 

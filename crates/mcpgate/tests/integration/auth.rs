@@ -1,0 +1,388 @@
+//! Authentication and authorization through the whole gateway: 401 challenges and RFC 9728
+//! metadata on every transport, per-identity list filtering, call decisions that look like
+//! unknown names, bypass attempts (case and separator tricks, prefix confusion between
+//! targets, resources by URI), session binding, and live policy reloads.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const ALICE: &str = "test-key-alice";
+const BOB: &str = "test-key-bob";
+const ALICE_HASH: &str = "ad77f83d5d5b9a3b738cfc75982ec0460450b94aa1bac0f16451a1142c89c4c8";
+const BOB_HASH: &str = "9c854c32c3e1e4018e592ff35ce24355578613133dd3cf727cedd43fe7f89564";
+
+const POLICIES: &str = r#"policies:
+  - name: dev-tools
+    allow:
+      tools: ["ex:echo", "ex:add"]
+      prompts: ["ex:greeting"]
+      resources: ["ex:example://readme", "ex:example://notes/*"]
+    when: { claims: { groups: { contains: dev } } }
+  - name: no-big-sums
+    deny: { tools: ["ex:add"] }
+    when: { cel: 'args.a > 100' }
+"#;
+
+fn head(policies: &str, hide_denied: bool) -> String {
+    format!(
+        "auth:\n  hide_denied: {hide_denied}\n  api_keys:\n    - {{hash: {ALICE_HASH}, subject: alice, claims: {{groups: [dev]}}}}\n    - {{hash: {BOB_HASH}, subject: bob}}\n  resource:\n    authorization_servers: [\"https://idp.example.com\"]\n    scopes: [mcp]\n{policies}"
+    )
+}
+
+fn two_targets() -> Vec<String> {
+    vec![stdio_target("ex", &[], ""), stdio_target("ex-b", &[], "")]
+}
+
+async fn gateway(policies: &str, hide_denied: bool) -> Gateway {
+    Gateway::start(&config(&head(policies, hide_denied), &two_targets())).await
+}
+
+/// A Streamable HTTP client that sends a credential.
+struct Authed {
+    http: reqwest::Client,
+    url: String,
+    auth: Option<String>,
+    session: Option<String>,
+}
+
+impl Authed {
+    fn new(gw: &Gateway, key: Option<&str>) -> Authed {
+        Authed {
+            http: http_client(),
+            url: gw.mcp_url(),
+            auth: key.map(|k| format!("Bearer {k}")),
+            session: None,
+        }
+    }
+
+    async fn post(&self, body: &Value) -> reqwest::Response {
+        let mut r = self
+            .http
+            .post(&self.url)
+            .header("accept", "application/json")
+            .header("content-type", "application/json")
+            .json(body);
+        if let Some(a) = &self.auth {
+            r = r.header("authorization", a);
+        }
+        if let Some(s) = &self.session {
+            r = r.header("mcp-session-id", s).header("mcp-protocol-version", LATEST);
+        }
+        within("a POST", r.send()).await.expect("sent")
+    }
+
+    async fn init(mut self) -> Authed {
+        let resp = self
+            .post(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": LATEST, "capabilities": {}, "clientInfo": {"name": "auth-test", "version": "1"}}}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        self.session = Some(resp.headers()["mcp-session-id"].to_str().unwrap().to_owned());
+        self
+    }
+
+    async fn rpc(&self, method: &str, params: Value) -> Value {
+        let resp = self
+            .post(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK, "{method}");
+        resp.json().await.expect("JSON")
+    }
+
+    async fn names(&self, method: &str, key: &str, field: &str) -> Vec<String> {
+        let r = self.rpc(method, json!({})).await;
+        let mut n: Vec<String> = r["result"][key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .map(|t| t[field].as_str().unwrap().to_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    async fn call(&self, name: &str, args: Value) -> Value {
+        self.rpc("tools/call", json!({"name": name, "arguments": args})).await
+    }
+}
+
+fn challenge(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_get_401_with_metadata_on_every_transport() {
+    let gw = gateway(POLICIES, true).await;
+    let http = http_client();
+    let base = gw.base();
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": LATEST, "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}});
+    let requests = [
+        ("/mcp", http.post(format!("{base}/mcp")).json(&init)),
+        (
+            "/mcp",
+            http.get(format!("{base}/mcp")).header("accept", "text/event-stream"),
+        ),
+        ("/mcp", http.delete(format!("{base}/mcp")).header("mcp-session-id", "x")),
+        ("/sse", http.get(format!("{base}/sse"))),
+        ("/sse", http.post(format!("{base}/message?sessionId=abc")).json(&init)),
+        (
+            "/mcp",
+            http.post(format!("{base}/mcp"))
+                .header("authorization", "Bearer nope")
+                .json(&init),
+        ),
+        (
+            "/mcp",
+            http.post(format!("{base}/mcp")).header("x-api-key", "nope").json(&init),
+        ),
+        (
+            "/mcp",
+            http.post(format!("{base}/mcp"))
+                .header("authorization", "Basic YTpi")
+                .json(&init),
+        ),
+    ];
+    for (path, req) in requests {
+        let resp = within("a request", req.send()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let c = challenge(&resp);
+        assert!(
+            c.starts_with(&format!(
+                "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource{path}\", scope=\"mcp\""
+            )),
+            "{c}"
+        );
+        let body: Value = resp.json().await.unwrap();
+        assert!(
+            body["error"]["message"].as_str().unwrap().starts_with("Unauthorized"),
+            "{body}"
+        );
+    }
+    for (suffix, resource) in [("", "/mcp"), ("/mcp", "/mcp"), ("/sse", "/sse")] {
+        let resp = http
+            .get(format!("{base}/.well-known/oauth-protected-resource{suffix}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let doc: Value = resp.json().await.unwrap();
+        assert_eq!(doc["resource"], format!("{base}{resource}"));
+        assert_eq!(doc["authorization_servers"], json!(["https://idp.example.com"]));
+        assert_eq!(doc["scopes_supported"], json!(["mcp"]));
+    }
+    let resp = http
+        .get(format!("{base}/.well-known/oauth-protected-resource/elsewhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        http.get(format!("{base}/healthz")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn lists_are_filtered_per_identity() {
+    let gw = gateway(POLICIES, true).await;
+    let alice = Authed::new(&gw, Some(ALICE)).init().await;
+    let bob = Authed::new(&gw, Some(BOB)).init().await;
+    assert_eq!(alice.names("tools/list", "tools", "name").await, ["ex_add", "ex_echo"]);
+    assert!(bob.names("tools/list", "tools", "name").await.is_empty());
+    assert_eq!(alice.names("prompts/list", "prompts", "name").await, ["ex_greeting"]);
+    assert_eq!(
+        alice.names("resources/list", "resources", "uri").await,
+        ["example://readme"]
+    );
+    assert_eq!(
+        alice
+            .names("resources/templates/list", "resourceTemplates", "uriTemplate")
+            .await,
+        ["example://notes/{name}"]
+    );
+    assert!(bob.names("resources/list", "resources", "uri").await.is_empty());
+    // With hide_denied off, everything is listed and only calls are refused.
+    let gw = gateway(POLICIES, false).await;
+    let bob = Authed::new(&gw, Some(BOB)).init().await;
+    let all = bob.names("tools/list", "tools", "name").await;
+    assert!(
+        all.contains(&"ex_echo".to_string()) && all.contains(&"ex-b_echo".to_string()),
+        "{all:?}"
+    );
+}
+
+#[tokio::test]
+async fn calls_are_authorized_and_denials_look_like_unknown_names() {
+    let gw = gateway(POLICIES, false).await;
+    let alice = Authed::new(&gw, Some(ALICE)).init().await;
+    let bob = Authed::new(&gw, Some(BOB)).init().await;
+    let ok = alice.call("ex_echo", json!({"message": "hi"})).await;
+    assert_eq!(ok["result"]["content"][0]["text"], "hi", "{ok}");
+    assert!(
+        alice
+            .call("ex_add", json!({"a": 1, "b": 2}))
+            .await
+            .get("result")
+            .is_some()
+    );
+    let unknown = alice.call("no_such_tool", json!({})).await["error"].clone();
+    let same_as_unknown = |e: &Value, name: &str| {
+        e["code"] == unknown["code"]
+            && e["message"].as_str().unwrap() == unknown["message"].as_str().unwrap().replace("no_such_tool", name)
+            && e.get("data") == unknown.get("data")
+    };
+    // CEL over the arguments: a big sum is denied by the deny rule.
+    let e = alice.call("ex_add", json!({"a": 101, "b": 2})).await["error"].clone();
+    assert!(same_as_unknown(&e, "ex_add"), "{e}");
+    // Another identity, another target with the same tool, and spelling tricks.
+    let e = bob.call("ex_echo", json!({"message": "hi"})).await["error"].clone();
+    assert!(same_as_unknown(&e, "ex_echo"), "{e}");
+    for name in [
+        "ex-b_echo",
+        "EX_echo",
+        "ex_Echo",
+        "ex_ECHO",
+        "ex__echo",
+        "ex-echo",
+        "ex_echo ",
+        " ex_echo",
+        "ex_echo\u{0}",
+        "ex_b_echo",
+        "ex-b__echo",
+        "ex:echo",
+        "echo",
+        "ex_current_time",
+        "zz_echo",
+    ] {
+        let e = alice.call(name, json!({"message": "x"})).await["error"].clone();
+        assert!(same_as_unknown(&e, name), "{name}: {e}");
+    }
+    let (allowed, denied) = gw.core.authorization_counts();
+    assert!(allowed >= 2 && denied >= 3, "{allowed} {denied}");
+}
+
+#[tokio::test]
+async fn resources_prompts_and_completions_are_authorized() {
+    let gw = gateway(POLICIES, false).await;
+    let alice = Authed::new(&gw, Some(ALICE)).init().await;
+    let r = alice.rpc("resources/read", json!({"uri": "example://readme"})).await;
+    assert!(r.get("result").is_some(), "{r}");
+    let r = alice
+        .rpc("resources/read", json!({"uri": "example://notes/todo"}))
+        .await;
+    assert!(r.get("result").is_some(), "{r}");
+    let unknown = alice.rpc("resources/read", json!({"uri": "example://nope"})).await["error"].clone();
+    for (method, uri) in [
+        ("resources/read", "example://counter"),
+        ("resources/subscribe", "example://counter"),
+        ("resources/read", "EXAMPLE://readme"),
+        ("resources/read", "example://readme/../counter"),
+    ] {
+        let e = alice.rpc(method, json!({"uri": uri})).await["error"].clone();
+        assert_eq!(e["code"], unknown["code"], "{method} {uri}: {e}");
+        assert_eq!(
+            e["message"].as_str().unwrap(),
+            unknown["message"].as_str().unwrap().replace("example://nope", uri),
+            "{method} {uri}"
+        );
+    }
+    assert!(
+        alice
+            .rpc("prompts/get", json!({"name": "ex_greeting"}))
+            .await
+            .get("result")
+            .is_some()
+    );
+    let e = alice
+        .rpc(
+            "prompts/get",
+            json!({"name": "ex_summarize", "arguments": {"text": "x"}}),
+        )
+        .await;
+    assert_eq!(e["error"]["message"], "Unknown prompt: ex_summarize", "{e}");
+    let e = alice
+        .rpc(
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": "ex_summarize"}, "argument": {"name": "style", "value": ""}}),
+        )
+        .await;
+    assert_eq!(e["error"]["message"], "Unknown prompt: ex_summarize", "{e}");
+    let e = alice
+        .rpc(
+            "completion/complete",
+            json!({"ref": {"type": "ref/resource", "uri": "example://counter"}, "argument": {"name": "x", "value": ""}}),
+        )
+        .await;
+    assert!(e.get("error").is_some(), "{e}");
+}
+
+#[tokio::test]
+async fn a_session_belongs_to_its_identity() {
+    let gw = gateway(POLICIES, false).await;
+    let alice = Authed::new(&gw, Some(ALICE)).init().await;
+    let mut bob = Authed::new(&gw, Some(BOB));
+    bob.session = alice.session.clone();
+    let resp = bob
+        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let mut anon = Authed::new(&gw, None);
+    anon.session = alice.session.clone();
+    let resp = anon
+        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // The owner carries on.
+    assert!(alice.rpc("tools/list", json!({})).await.get("result").is_some());
+}
+
+#[tokio::test]
+async fn policy_reload_changes_decisions_without_dropping_sessions() {
+    let gw = gateway("", false).await;
+    let alice = Authed::new(&gw, Some(ALICE)).init().await;
+    let e = alice.call("ex_echo", json!({"message": "hi"})).await;
+    assert!(e.get("error").is_some(), "default deny: {e}");
+    let new =
+        mcpgate_config::Config::from_str(&config(&head(POLICIES, false), &two_targets()), "new.yaml", false).unwrap();
+    gw.core.reload_policies(&new);
+    let ok = alice.call("ex_echo", json!({"message": "hi"})).await;
+    assert_eq!(ok["result"]["content"][0]["text"], "hi", "{ok}");
+    assert_eq!(gw.core.session_count(), 1);
+}
+
+#[tokio::test]
+async fn jwt_identities_from_a_minted_key() {
+    let key = mcpgate_auth::mint::generate_es256().unwrap();
+    let yaml = config(
+        &format!(
+            "auth:\n  jwt:\n    issuers: [test]\n    audiences: [gw]\n    jwks: {{inline: {}}}\npolicies:\n  - allow: {{tools: [\"ex:echo\"]}}\n    when: {{claims: {{sub: me}}}}\n",
+            key.public_jwk
+        ),
+        &[stdio_target("ex", &[], "")],
+    );
+    let gw = Gateway::start(&yaml).await;
+    let token = |sub: &str, ttl: i64| {
+        let mut c = mcpgate_auth::mint::claims(sub, "test", &["gw".into()], 0, None);
+        c["exp"] = json!(c["iat"].as_i64().unwrap() + ttl);
+        mcpgate_auth::mint::sign_es256(&key.private_pem, None, &c).unwrap()
+    };
+    let me = Authed::new(&gw, Some(&token("me", 600))).init().await;
+    // One target: names are not prefixed.
+    assert_eq!(
+        me.call("echo", json!({"message": "jwt"})).await["result"]["content"][0]["text"],
+        "jwt"
+    );
+    let you = Authed::new(&gw, Some(&token("you", 600))).init().await;
+    assert!(you.call("echo", json!({"message": "jwt"})).await.get("error").is_some());
+    let expired = Authed::new(&gw, Some(&token("me", -3600)));
+    let resp = expired
+        .post(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": LATEST, "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&resp).contains("error=\"invalid_token\""));
+}
