@@ -386,3 +386,187 @@ async fn jwt_identities_from_a_minted_key() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(challenge(&resp).contains("error=\"invalid_token\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_filtering_is_reapplied_when_an_upstream_list_changes() {
+    let policies = r#"policies:
+  - allow: { tools: ["s:add_tool", "s:echo", "s:visible_*"] }
+    when: { claims: { sub: alice } }
+"#;
+    let gw = Gateway::start(&config(&head(policies, true), &[stdio_target("s", &[], SHARED)])).await;
+    let alice = Authed::new(&gw, Some(ALICE)).init().await;
+    assert_eq!(alice.names("tools/list", "tools", "name").await, ["add_tool", "echo"]);
+    for name in ["visible_one", "hidden_one"] {
+        let r = alice.call("add_tool", json!({"name": name})).await;
+        assert!(r.get("result").is_some(), "{r}");
+    }
+    eventually_async(|| async { alice.names("tools/list", "tools", "name").await.len() == 3 }).await;
+    assert_eq!(
+        alice.names("tools/list", "tools", "name").await,
+        ["add_tool", "echo", "visible_one"]
+    );
+    let e = alice.call("hidden_one", json!({"message": "x"})).await;
+    assert_eq!(e["error"]["message"], "Unknown tool: hidden_one", "{e}");
+    assert_eq!(
+        alice.call("visible_one", json!({"message": "x"})).await["result"]["content"][0]["text"],
+        "x"
+    );
+}
+
+async fn eventually_async<F: std::future::Future<Output = bool>>(mut check: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn client_responses_cannot_reach_an_upstream_as_calls() {
+    // A client may only answer server→client requests the gateway sent to its own session:
+    // made-up responses and errors go nowhere, and the upstream never sees them.
+    let (url, rec) = recording_server().await;
+    let gw = Gateway::start(&config(&head("", false), &[http_target("rec", &url, "")])).await;
+    let bob = Authed::new(&gw, Some(BOB)).init().await;
+    for body in [
+        json!({"jsonrpc": "2.0", "id": 1, "result": {"content": []}}),
+        json!({"jsonrpc": "2.0", "id": "1", "error": {"code": 1, "message": "x"}}),
+        json!({"jsonrpc": "2.0", "id": 99, "result": {"method": "tools/call", "params": {"name": "inspect"}}}),
+    ] {
+        let resp = bob.post(&body).await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    }
+    let e = bob.call("inspect", json!({})).await;
+    assert!(e.get("error").is_some(), "default deny: {e}");
+    let seen = rec.messages();
+    assert!(
+        !seen
+            .iter()
+            .any(|m| m.get("method").is_none() || m["method"] == "tools/call"),
+        "the upstream saw: {seen:?}"
+    );
+}
+
+/// A stateless Streamable HTTP MCP server with one tool `whoami` that records the
+/// `Authorization` header of every request it gets.
+async fn header_recorder() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let head_end = loop {
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break p + 4;
+                    }
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let header = |name: &str| {
+                    head.lines().find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                    })
+                };
+                let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                while buf.len() < head_end + len {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                log.lock().unwrap().push(header("authorization"));
+                let msg: Value = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap_or(Value::Null);
+                let (status, body) = match (msg.get("id"), msg["method"].as_str()) {
+                    (Some(id), Some(method)) => {
+                        let result = match method {
+                            "initialize" => {
+                                json!({"protocolVersion": msg["params"]["protocolVersion"], "capabilities": {"tools": {}}, "serverInfo": {"name": "hdr", "version": "1"}})
+                            }
+                            "tools/list" => json!({"tools": [{"name": "whoami", "inputSchema": {"type": "object"}}]}),
+                            "tools/call" => json!({"content": [{"type": "text", "text": "ok"}]}),
+                            _ => json!({}),
+                        };
+                        (200, json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string())
+                    }
+                    _ => (202, String::new()),
+                };
+                let ctype = if status == 200 {
+                    "Content-Type: application/json\r\n"
+                } else {
+                    ""
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n{ctype}\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}/mcp"), seen)
+}
+
+#[tokio::test]
+async fn the_client_token_reaches_only_targets_that_opt_in() {
+    let (plain_url, plain) = header_recorder().await;
+    let (fwd_url, fwd) = header_recorder().await;
+    let policies = "policies:\n  - allow: { tools: [\"*\"] }\n";
+    let yaml = config(
+        &head(policies, true),
+        &[
+            http_target("plain", &plain_url, ""),
+            http_target("fwd", &fwd_url, "    forward_authorization: true\n"),
+        ],
+    );
+    let gw = Gateway::start(&yaml).await;
+    let alice = Authed::new(&gw, Some(ALICE)).init().await;
+    for tool in ["plain_whoami", "fwd_whoami"] {
+        let r = alice.call(tool, json!({})).await;
+        assert_eq!(r["result"]["content"][0]["text"], "ok", "{r}");
+    }
+    assert!(
+        plain.lock().unwrap().iter().all(Option::is_none),
+        "never forwarded by default"
+    );
+    // API keys are not bearer tokens of an identity provider: not forwarded either.
+    assert!(fwd.lock().unwrap().iter().all(Option::is_none));
+
+    let key = mcpgate_auth::mint::generate_es256().unwrap();
+    let yaml = config(
+        &format!(
+            "auth:\n  jwt: {{issuers: [t], audiences: [gw], jwks: {{inline: {}}}}}\n{policies}",
+            key.public_jwk
+        ),
+        &[
+            http_target("plain", &plain_url, ""),
+            http_target("fwd", &fwd_url, "    forward_authorization: true\n"),
+        ],
+    );
+    let gw = Gateway::start(&yaml).await;
+    let claims = mcpgate_auth::mint::claims("me", "t", &["gw".into()], 600, None);
+    let token = mcpgate_auth::mint::sign_es256(&key.private_pem, None, &claims).unwrap();
+    let me = Authed::new(&gw, Some(&token)).init().await;
+    plain.lock().unwrap().clear();
+    fwd.lock().unwrap().clear();
+    for tool in ["plain_whoami", "fwd_whoami"] {
+        assert_eq!(me.call(tool, json!({})).await["result"]["content"][0]["text"], "ok");
+    }
+    assert!(plain.lock().unwrap().iter().all(Option::is_none));
+    let bearer = format!("Bearer {token}");
+    let forwarded = fwd.lock().unwrap().clone();
+    assert!(
+        forwarded.iter().any(|h| h.as_deref() == Some(bearer.as_str())),
+        "{forwarded:?}"
+    );
+}
