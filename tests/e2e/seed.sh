@@ -64,7 +64,7 @@ log "markitdown-mcp on :$MD_PORT, mcpgate on :$GW_PORT ($OUT/config.yaml)"
 
 set +e
 (cd "$HERE/seed" && GW="http://127.0.0.1:$GW_PORT" CONFIG="$OUT/config.yaml" JWKS="$OUT/jwks.json" \
-  SEED_TOKEN="$SEED_TOKEN" YOU_TOKEN="$YOU_TOKEN" SEED_JWK="$OUT/seed-jwk.json" YOU_JWK="$OUT/you-jwk.json" \
+  SEED_TOKEN="$SEED_TOKEN" YOU_TOKEN="$YOU_TOKEN" SEED_JWK="$OUT/seed-jwk.json" YOU_JWK="$OUT/you-jwk.json" GW_LOG="$OUT/gateway.log" \
   "$PEERS/venv/bin/python" -m pytest -q test_seed.py --junitxml="$OUT/seed.xml")
 rc=$?
 set -e

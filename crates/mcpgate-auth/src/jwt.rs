@@ -201,6 +201,13 @@ impl JwtValidator {
             return decode(token, &hs.0, &validation);
         }
         let mut keys = self.keys.keys();
+        if keys.keys.is_empty()
+            && let KeySource::Remote(r) = &self.keys
+            && r.refetch_limited().await
+        {
+            // Not fetched yet (or every fetch failed so far): try now, rate-limited.
+            keys = r.keys();
+        }
         if let Some(kid) = &header.kid
             && !keys.has_kid(kid)
         {

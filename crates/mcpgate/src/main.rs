@@ -184,6 +184,12 @@ async fn check(path: PathBuf, connect: bool) -> anyhow::Result<()> {
     for t in &config.targets {
         println!("  {:<20} {:<16} {}", t.name, t.transport.kind(), t.transport.describe());
     }
+    println!(
+        "auth: {} · policies: {} rules, default {}",
+        format!("{:?}", config.auth.mode()).to_lowercase(),
+        config.policy.len(),
+        if config.policy.default_allow() { "allow" } else { "deny" }
+    );
     if !connect {
         return Ok(());
     }

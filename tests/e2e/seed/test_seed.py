@@ -9,7 +9,8 @@ protected-resource metadata; another subject → denied; another subject's token
 the session.
 
 Environment (tests/e2e/seed.sh sets it): GW (http://127.0.0.1:PORT), CONFIG, JWKS,
-SEED_TOKEN, YOU_TOKEN (sub "you", signed by YOU_JWK's key), YOU_JWK, SEED_JWK.
+SEED_TOKEN, YOU_TOKEN (sub "you", signed by YOU_JWK's key), YOU_JWK, SEED_JWK, GW_LOG (the
+gateway's log, to see a rejected reload).
 """
 
 from __future__ import annotations
@@ -201,3 +202,27 @@ def test_another_subject_cannot_ride_a_session() -> None:
     # And without credentials: 401, not the session.
     status, _, _ = http("POST", "/mcp", list_body, {**MCP_HEADERS, "Mcp-Session-Id": sid})
     assert status == 401
+
+
+@pytest.mark.anyio
+async def test_a_bad_file_is_rejected_and_the_running_config_stays() -> None:
+    good = open(CONFIG).read()
+    assert "mcp-jq-auth" in good, "runs after the walkthrough added the policy"
+    try:
+        with open(CONFIG, "a") as f:
+            f.write("  - name: broken\n    allow: { tools: [no-colon-here] }\n")
+        log = os.environ["GW_LOG"]
+        deadline = time.monotonic() + 15
+        while "Config reload rejected" not in open(log).read():
+            assert time.monotonic() < deadline, "the bad file was not noticed"
+            await anyio.sleep(0.2)
+        assert "policies[" in open(log).read().split("Config reload rejected")[-1]
+        # The running config (with the seed policy) still serves a new session.
+        async with sse_client(f"{GW}/sse", headers={"Authorization": f"Bearer {SEED_TOKEN}"}) as streams:
+            async with ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+                ok, text = await call(s)
+                assert ok and "Hello *world*" in text, text
+    finally:
+        with open(CONFIG, "w") as f:
+            f.write(good)

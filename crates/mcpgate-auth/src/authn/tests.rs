@@ -569,3 +569,25 @@ fn minted_keys_round_trip() {
     assert_eq!(k.public_jwk["kty"], "EC");
     assert!(crate::jwks::KeySet::parse(&k.public_jwk).is_ok());
 }
+
+#[tokio::test]
+async fn remote_jwks_is_fetched_for_a_token_without_kid() {
+    let k = Minted::new();
+    let body = Arc::new(parking_lot::Mutex::new(Some(
+        json!({"keys": [k.key.public_jwk]}).to_string(),
+    )));
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let url = jwks_server(body, hits.clone()).await;
+    let a = auth(&format!(
+        "jwt:\n  issuers: [iss1]\n  audiences: [gw]\n  jwks: {{ url: '{url}', min_refetch: 1h }}\n"
+    ));
+    let der = mint::from_pem(&k.key.private_pem).unwrap();
+    let no_kid = jsonwebtoken::encode(
+        &Header::new(jsonwebtoken::Algorithm::ES256),
+        &k.good(),
+        &EncodingKey::from_ec_der(&der),
+    )
+    .unwrap();
+    assert_eq!(check(&a, &no_kid).await.unwrap().unwrap().subject, "alice");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
