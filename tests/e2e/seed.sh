@@ -6,7 +6,8 @@
 # markitdown-mcp (PyPI, pinned by scripts/peers.sh) over SSE behind mcpgate, with an SSE
 # listener on a port chosen now and JWT authentication from the seed's own jwks.json (a single
 # JWK); the official Python SDK client with the seed's token (valid until 2030). See
-# tests/e2e/seed/test_seed.py for the steps. Uses $MCPGATE_BIN, else builds the debug binary.
+# tests/e2e/seed/test_seed.py for the steps; then MCP Inspector's CLI (the guide's client) lists
+# and calls the tool with the seed token. Uses $MCPGATE_BIN, else builds the debug binary.
 # The last line is `N passed, M failed`; exit 1 on any failure. Time: ~15 s warm.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -69,6 +70,32 @@ set +e
 rc=$?
 set -e
 [ "$rc" = 0 ] || { log "gateway log tail:"; tail -n 40 "$OUT/gateway.log" >&2; }
+
+# The guide's own client: MCP Inspector (CLI mode) over SSE with the seed's bearer token. The
+# walkthrough above left the seed policy in the file, so the call now succeeds.
+INSPECTOR="$PEERS/node22/bin/mcp-inspector"
+IPASS=0; IFAIL=0
+icheck() {
+  local name="$1" expect="$2"; shift 2
+  # Judged by the output (a refused call exits non-zero by design).
+  timeout 60 "$INSPECTOR" --cli "http://127.0.0.1:$GW_PORT/sse" --transport sse "$@" >"$OUT/$name.out" 2>&1 || true
+  if grep -Eq "$expect" "$OUT/$name.out"; then
+    IPASS=$((IPASS + 1)); log "ok   inspector $name"
+  else
+    IFAIL=$((IFAIL + 1)); log "FAIL inspector $name (expected /$expect/):"; tail -n 20 "$OUT/$name.out"
+  fi
+}
+icheck list '"name": "convert_to_markdown"' --header "Authorization: Bearer $SEED_TOKEN" --method tools/list
+icheck call 'Hello \*world\*' --header "Authorization: Bearer $SEED_TOKEN" \
+  --method tools/call --tool-name convert_to_markdown --tool-arg "uri=data:text/plain;base64,SGVsbG8gKndvcmxkKg=="
+icheck denied-for-you 'Unknown tool: convert_to_markdown' --header "Authorization: Bearer $YOU_TOKEN" \
+  --method tools/call --tool-name convert_to_markdown --tool-arg "uri=data:text/plain;base64,SGVsbG8gKndvcmxkKg=="
+
 DONE=1
-python3 "$HERE/lib/junit_summary.py" "seed=$OUT/seed.xml" || rc=1
+python3 "$HERE/lib/junit_summary.py" "seed=$OUT/seed.xml" >"$OUT/summary.txt" || rc=1
+head -n -1 "$OUT/summary.txt"
+read -r p f < <(tail -n 1 "$OUT/summary.txt" | awk '{ print $1 + 0, $3 + 0 }')
+echo "  inspector: $IPASS passed, $IFAIL failed"
+[ "$IFAIL" = 0 ] || rc=1
+echo "$((p + IPASS)) passed, $((f + IFAIL)) failed"
 [ "$rc" = 0 ]
