@@ -570,3 +570,50 @@ async fn the_client_token_reaches_only_targets_that_opt_in() {
         "{forwarded:?}"
     );
 }
+
+#[tokio::test]
+async fn a_legacy_sse_connection_belongs_to_its_identity() {
+    let gw = gateway(POLICIES, false).await;
+    let http = http_client();
+    let base = gw.base();
+    let resp = within(
+        "GET /sse",
+        http.get(format!("{base}/sse"))
+            .header("accept", "text/event-stream")
+            .header("authorization", format!("Bearer {ALICE}"))
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut stream = SseStream::new(resp);
+    let ev = stream.next_event().await.expect("the endpoint event");
+    let post_url = format!("{base}{}", ev.data);
+    let post = |key: Option<&'static str>, body: Value| {
+        let mut r = http.post(&post_url).json(&body);
+        if let Some(k) = key {
+            r = r.header("x-api-key", k);
+        }
+        r.send()
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}});
+    // Bob cannot initialize (or use) Alice's connection; without credentials: 401.
+    assert_eq!(
+        post(Some(BOB), init.clone()).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(None, init.clone()).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(post(Some(ALICE), init).await.unwrap().status(), StatusCode::ACCEPTED);
+    stream.response(&json!(1)).await;
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "ex_echo", "arguments": {"message": "legacy"}}});
+    assert_eq!(
+        post(Some(BOB), call.clone()).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(post(Some(ALICE), call).await.unwrap().status(), StatusCode::ACCEPTED);
+    let r = stream.response(&json!(2)).await;
+    assert_eq!(r["result"]["content"][0]["text"], "legacy", "{r}");
+}
