@@ -39,10 +39,14 @@ pub fn spawn(path: PathBuf, gw: Gateway) -> Option<notify::RecommendedWatcher> {
     watcher
 }
 
-/// Does a change to `p` call for a reload: the config file itself, or a key file (JWKS,
-/// PEM) beside it? Other files in the directory (logs) are ignored.
+/// Does a change to `p` call for a reload: the config file itself, a key file (JWKS, PEM)
+/// beside it, or a Kubernetes ConfigMap/Secret volume swapping its `..data` link? Other files
+/// in the directory (logs) are ignored.
 fn relevant(p: &Path, config_name: Option<&std::ffi::OsStr>) -> bool {
     p.file_name().is_some_and(|n| Some(n) == config_name)
+        || p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("..data"))
         || p.extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "json" | "jwk" | "jwks" | "pem" | "yaml" | "yml"))
@@ -92,4 +96,23 @@ fn reload(path: &Path, gw: &Gateway, why: &str) {
     }
     gw.reload_policies(&new);
     tracing::info!(trigger = why, file = %path.display(), "Config reloaded.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relevant;
+    use std::ffi::OsStr;
+    use std::path::Path;
+
+    #[test]
+    fn which_changes_reload() {
+        let name = Some(OsStr::new("gateway.conf"));
+        assert!(relevant(Path::new("/etc/mcpgate/gateway.conf"), name));
+        assert!(relevant(Path::new("/etc/mcpgate/jwks.json"), name));
+        assert!(relevant(Path::new("/etc/mcpgate/key.pem"), name));
+        assert!(relevant(Path::new("/etc/mcpgate/..data"), name));
+        assert!(relevant(Path::new("/etc/mcpgate/..data_tmp"), name));
+        assert!(!relevant(Path::new("/etc/mcpgate/gateway.log"), name));
+        assert!(!relevant(Path::new("/etc/mcpgate/.gateway.conf.swp"), name));
+    }
 }
