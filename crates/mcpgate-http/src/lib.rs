@@ -119,7 +119,13 @@ async fn preflight(method: Method) -> Response {
 async fn readyz(State(state): State<AppState>) -> Response {
     let targets = state.gw.target_status();
     let ready = targets.iter().all(|t| t.state != "connecting");
-    let body = serde_json::json!({ "ready": ready, "sessions": state.gw.session_count(), "targets": targets });
+    let (allowed, denied) = state.gw.authorization_counts();
+    let body = serde_json::json!({
+        "ready": ready,
+        "sessions": state.gw.session_count(),
+        "targets": targets,
+        "authorization": { "allowed": allowed, "denied": denied },
+    });
     let status = if ready {
         StatusCode::OK
     } else {

@@ -264,6 +264,15 @@ async fn calls_are_authorized_and_denials_look_like_unknown_names() {
     }
     let (allowed, denied) = gw.core.authorization_counts();
     assert!(allowed >= 2 && denied >= 3, "{allowed} {denied}");
+    let ready: Value = http_client()
+        .get(format!("{}/readyz", gw.base()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["authorization"], json!({"allowed": allowed, "denied": denied}));
 }
 
 #[tokio::test]
