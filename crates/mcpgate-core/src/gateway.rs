@@ -218,6 +218,14 @@ impl Gateway {
         Some(s)
     }
 
+    /// The identity that owns session `id` (`Some(None)`: an anonymous session; `None`: no
+    /// such session). Unlike [`Gateway::session`], this does not count as activity, so a
+    /// caller who is refused cannot keep someone else's session alive.
+    pub fn session_owner(&self, id: &str) -> Option<Option<Arc<mcpgate_auth::Identity>>> {
+        let s = self.inner.sessions.read().get(id).cloned()?;
+        Some(s.identity().cloned())
+    }
+
     /// Marks a session active (e.g. while its stream is open).
     pub fn touch(&self, session: &Session) {
         session.touch(self.inner.now_ms());

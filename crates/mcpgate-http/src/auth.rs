@@ -70,8 +70,8 @@ pub(crate) async fn authenticate(state: &AppState, cfg: &Config, req: &mut Reque
         match headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
             Some(id) => state
                 .gw
-                .session(id)
-                .is_none_or(|s| same_caller(s.identity(), identity.as_ref())),
+                .session_owner(id)
+                .is_none_or(|owner| same_caller(owner.as_ref(), identity.as_ref())),
             None => true,
         }
     } else if path == cfg.listen.message_path {
