@@ -548,10 +548,14 @@ impl Inner {
         }
     }
 
-    /// A target's list changed: drop caches now and tell every client once. The same change
-    /// usually arrives on several upstream sessions (the discovery session and each client's
-    /// own), so notifications within a short window are coalesced into one per list.
-    pub(crate) fn list_changed(&self, target: &str, method: &str) {
+    /// A target's list changed: drop caches now and tell the clients concerned.
+    ///
+    /// A change announced on a client's own upstream session (`owner`) may concern that
+    /// session alone (servers register tools per session, e.g. after seeing the client's
+    /// capabilities): only that client is told. A change announced on the gateway's discovery
+    /// session concerns everyone; servers announce a global change on every session they
+    /// hold, so those broadcasts are coalesced into one per list within a short window.
+    pub(crate) fn list_changed(&self, target: &str, method: &str, owner: Option<Arc<Session>>) {
         let Some(kinds) = ListKind::from_list_changed(method) else {
             return;
         };
@@ -561,6 +565,10 @@ impl Inner {
         }
         for k in kinds {
             self.invalidate_merged(*k);
+        }
+        if let Some(owner) = owner {
+            owner.send(Message::notification(method, None));
+            return;
         }
         let slot = kinds[0] as usize;
         if self.list_changed_pending[slot].swap(true, Ordering::AcqRel) {

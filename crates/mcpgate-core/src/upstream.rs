@@ -172,7 +172,15 @@ impl Handler {
             "notifications/tools/list_changed"
             | "notifications/prompts/list_changed"
             | "notifications/resources/list_changed" => {
-                gw.list_changed(&self.routes.target, &method);
+                match &self.routes.owner {
+                    // The owning session is gone: nobody to tell.
+                    Some(owner) => {
+                        if let Some(s) = owner.upgrade() {
+                            gw.list_changed(&self.routes.target, &method, Some(s));
+                        }
+                    }
+                    None => gw.list_changed(&self.routes.target, &method, None),
+                }
             }
             "notifications/resources/updated" => {
                 let uri = msg
