@@ -191,8 +191,10 @@ impl Gateway {
         let requested = str_member(params, "protocolVersion")
             .ok_or_else(|| GatewayError::InvalidParams("initialize: missing protocolVersion".into()))?;
         let pv = version::negotiate(&requested);
-        let client_info = member(params, "clientInfo").unwrap_or(RawJson::from_static("{}"));
-        let caps = member(params, "capabilities").unwrap_or(RawJson::from_static("{}"));
+        // Kept for the session's life, so copied out of the request: a slice would keep the
+        // whole receive buffer it points into (8 KiB or more) alive with it.
+        let client_info = member(params, "clientInfo").map_or(RawJson::from_static("{}"), owned);
+        let caps = member(params, "capabilities").map_or(RawJson::from_static("{}"), owned);
         let id: Arc<str> = Arc::from(new_session_id());
         let session = Arc::new(Session::new(
             id.clone(),
@@ -338,6 +340,11 @@ fn build_runtime(config: Config) -> Runtime {
         by_name,
         prefix,
     }
+}
+
+/// `raw` in a buffer of its own.
+fn owned(raw: RawJson) -> RawJson {
+    RawJson::parse(bytes::Bytes::copy_from_slice(raw.as_bytes())).unwrap_or(raw)
 }
 
 fn new_session_id() -> String {
