@@ -76,7 +76,12 @@ pub async fn serve(
     gw: Gateway,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(gw)).with_graceful_shutdown(shutdown).await
+    // `into_make_service`: each connection gets a clone of the router (an `Arc`), where
+    // serving the `Router` itself rebuilds its route table for every connection (a few KiB
+    // per open SSE stream, and allocations per connection).
+    axum::serve(listener, router(gw).into_make_service())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn edge_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
