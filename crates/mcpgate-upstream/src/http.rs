@@ -3,12 +3,13 @@
 //! content-type checks and an incremental SSE event reader.
 //!
 //! The client is hyper-util's pooled client over rustls (`ring`, platform roots), HTTP/1.1
-//! and HTTP/2 by ALPN. It was chosen over reqwest by measurement: on loopback on a quiet
+//! and HTTP/2 by ALPN; the TLS side is built on the first `https://` request, so a gateway
+//! whose upstreams are all plain HTTP never loads the platform's roots. It was chosen over reqwest by measurement: on loopback on a quiet
 //! machine, raw POST round trips ran about twice as fast sequentially and three times as fast
 //! with 32 in flight (`benches/http_client.rs`). This module knows nothing about MCP sessions; [`crate::sse`]
 //! and [`crate::streamable`] build the protocol on top of it.
 
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -31,12 +32,22 @@ const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Same-origin 307/308 redirects followed per request.
 const MAX_REDIRECTS: usize = 5;
 
-type Inner = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type Tls = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type Plain = Client<HttpConnector, Full<Bytes>>;
 
 /// The gateway's HTTP client for upstreams: one connection pool shared by every HTTP target.
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct HttpClient(Arc<Inner>);
+
+struct Inner {
+    /// `http://` upstreams.
+    plain: Plain,
+    /// `https://` upstreams. Built on first use unless a TLS config was given: loading the
+    /// platform's roots takes milliseconds of start-up that a gateway with only plain-HTTP
+    /// upstreams should not spend before it answers its first client.
+    tls: OnceLock<Tls>,
+}
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,74 +61,123 @@ impl HttpClient {
     /// connections, no proxy, and no overall request timeout (SSE streams are long-lived;
     /// callers bound their calls).
     pub fn new() -> Self {
+        // Cheap, unlike loading the roots; others in the process may rely on it being done.
         install_crypto_provider();
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .and_then(|b| b.try_with_platform_verifier());
-        let tls = match tls {
-            Ok(b) => b.with_no_client_auth(),
-            Err(e) => {
-                tracing::warn!(error = %e, "The platform's certificate verifier is unavailable; HTTPS upstreams will fail.");
-                rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                    .with_safe_default_protocol_versions()
-                    .expect("ring supports the default protocol versions")
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth()
-            }
-        };
-        Self::with_tls_config(tls)
+        HttpClient(Arc::new(Inner {
+            plain: plain_client(),
+            tls: OnceLock::new(),
+        }))
     }
 
     /// A client that trusts what `tls` says (custom roots, client certificates). Its ALPN
     /// protocols must be empty; they are set here.
     pub fn with_tls_config(tls: rustls::ClientConfig) -> Self {
-        install_crypto_provider();
-        let mut tcp = HttpConnector::new();
-        tcp.set_nodelay(true);
-        tcp.set_connect_timeout(Some(Duration::from_secs(10)));
-        tcp.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(https);
-        HttpClient(Arc::new(client))
+        HttpClient(Arc::new(Inner {
+            plain: plain_client(),
+            tls: OnceLock::from(tls_client(tls)),
+        }))
     }
 
-    /// Sends a request, following same-origin 307/308 redirects (method and body kept).
+    /// The client for `uri`: the TLS one for `https`, the plain one otherwise.
+    fn client_for(&self, uri: &Uri) -> ClientRef<'_> {
+        let inner = &*self.0;
+        if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+            ClientRef::Tls(inner.tls.get_or_init(|| tls_client(platform_tls_config())))
+        } else {
+            ClientRef::Plain(&inner.plain)
+        }
+    }
+
+    /// Sends a request, following same-origin 307/308 redirects (method and body kept). The
+    /// headers are borrowed: most callers send prebuilt ones, cloned once per attempt here.
     pub(crate) async fn send(
         &self,
         method: Method,
         uri: &Uri,
-        headers: HeaderMap,
+        headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let mut uri = uri.clone();
+        let mut redirected: Option<Uri> = None;
         for _ in 0..=MAX_REDIRECTS {
+            let target = redirected.as_ref().unwrap_or(uri);
             let mut req = Request::new(Full::new(body.clone()));
             *req.method_mut() = method.clone();
-            *req.uri_mut() = uri.clone();
+            *req.uri_mut() = target.clone();
             *req.headers_mut() = headers.clone();
-            let resp = self.0.request(req).await.map_err(UpstreamError::connect)?;
+            let resp = match self.client_for(target) {
+                ClientRef::Plain(c) => c.request(req).await,
+                ClientRef::Tls(c) => c.request(req).await,
+            }
+            .map_err(UpstreamError::connect)?;
             let status = resp.status();
             if status != StatusCode::TEMPORARY_REDIRECT && status != StatusCode::PERMANENT_REDIRECT {
                 return Ok(resp);
             }
-            match redirect_target(&uri, resp.headers()) {
+            match redirect_target(target, resp.headers()) {
                 Some(next) => {
-                    tracing::debug!(from = %uri, to = %next, "Following an upstream redirect.");
-                    uri = next;
+                    tracing::debug!(from = %target, to = %next, "Following an upstream redirect.");
+                    redirected = Some(next);
                 }
                 None => return Ok(resp),
             }
         }
         Err(UpstreamError::Protocol(format!("more than {MAX_REDIRECTS} redirects")))
+    }
+}
+
+enum ClientRef<'a> {
+    Plain(&'a Plain),
+    Tls(&'a Tls),
+}
+
+fn tcp_connector() -> HttpConnector {
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(Duration::from_secs(10)));
+    tcp
+}
+
+fn client_builder() -> hyper_util::client::legacy::Builder {
+    let mut b = Client::builder(TokioExecutor::new());
+    b.pool_idle_timeout(Duration::from_secs(90))
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new());
+    b
+}
+
+fn plain_client() -> Plain {
+    client_builder().build(tcp_connector())
+}
+
+fn tls_client(tls: rustls::ClientConfig) -> Tls {
+    install_crypto_provider();
+    let mut tcp = tcp_connector();
+    tcp.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(tcp);
+    client_builder().build(https)
+}
+
+/// rustls with the `ring` provider and the platform's verifier (its roots).
+fn platform_tls_config() -> rustls::ClientConfig {
+    install_crypto_provider();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.try_with_platform_verifier());
+    match tls {
+        Ok(b) => b.with_no_client_auth(),
+        Err(e) => {
+            tracing::warn!(error = %e, "The platform's certificate verifier is unavailable; HTTPS upstreams will fail.");
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        }
     }
 }
 

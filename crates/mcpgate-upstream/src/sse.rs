@@ -42,7 +42,9 @@ impl SseTransport {
     ) -> Result<Self, UpstreamError> {
         let mut get_headers = headers.clone();
         get_headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-        let resp = http.send(Method::GET, &to_uri(url)?, get_headers, Bytes::new()).await?;
+        let resp = http
+            .send(Method::GET, &to_uri(url)?, &get_headers, Bytes::new())
+            .await?;
         if !resp.status().is_success() {
             return Err(status_error(resp).await);
         }
@@ -83,7 +85,7 @@ impl SseTransport {
         let inner = &self.0;
         let resp = inner
             .http
-            .send(Method::POST, &inner.endpoint, inner.post_headers.clone(), body)
+            .send(Method::POST, &inner.endpoint, &inner.post_headers, body)
             .await?;
         let status = resp.status();
         if status.is_success() {

@@ -11,12 +11,13 @@
 //!
 //! Re-initializing an expired session is the router's job, not this module's.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
+use http::header::{ACCEPT, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use mcpgate_proto::Message;
@@ -97,10 +98,10 @@ impl StreamableTransport {
         ));
     }
 
-    fn post_headers(&self) -> HeaderMap {
+    fn post_headers(&self) -> Cow<'_, HeaderMap> {
         match self.0.ready.get() {
-            Some((post, _)) => post.clone(),
-            None => self.request_headers(ACCEPT_POST, true),
+            Some((post, _)) => Cow::Borrowed(post),
+            None => Cow::Owned(self.request_headers(ACCEPT_POST, true)),
         }
     }
 
@@ -114,6 +115,12 @@ impl StreamableTransport {
     fn request_headers(&self, accept: HeaderValue, json_body: bool) -> HeaderMap {
         let inner = &self.0;
         let mut h = inner.headers.clone();
+        // Set here once rather than formatted by the HTTP client on every request.
+        if !h.contains_key(HOST)
+            && let Some(host) = host_header(&inner.url)
+        {
+            h.insert(HOST, host);
+        }
         h.insert(ACCEPT, accept);
         if json_body {
             h.insert(CONTENT_TYPE, JSON);
@@ -159,7 +166,7 @@ impl StreamableTransport {
         let resp = self
             .0
             .http
-            .send(Method::POST, &self.0.url, self.post_headers(), body)
+            .send(Method::POST, &self.0.url, &self.post_headers(), body)
             .await?;
         self.capture_session(&resp);
         self.check(resp, had_session).await
@@ -290,7 +297,7 @@ impl StreamableTransport {
         let resp = self
             .0
             .http
-            .send(Method::GET, &self.0.url, headers, Bytes::new())
+            .send(Method::GET, &self.0.url, &headers, Bytes::new())
             .await?;
         if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
             return Ok(None);
@@ -399,12 +406,8 @@ impl StreamableTransport {
         if self.0.session.get().is_none() {
             return;
         }
-        let send = self.0.http.send(
-            Method::DELETE,
-            &self.0.url,
-            self.request_headers(ACCEPT_POST, false),
-            Bytes::new(),
-        );
+        let headers = self.request_headers(ACCEPT_POST, false);
+        let send = self.0.http.send(Method::DELETE, &self.0.url, &headers, Bytes::new());
         match tokio::time::timeout(DELETE_TIMEOUT, send).await {
             Ok(Ok(resp)) => {
                 let status = resp.status();
@@ -429,5 +432,19 @@ impl StreamableTransport {
             let this = self.clone();
             runtime.spawn(async move { this.delete_session().await });
         }
+    }
+}
+
+/// The `Host` header for `url`, as the HTTP client would write it: the host, and the port
+/// when it is not the scheme's default.
+fn host_header(url: &Uri) -> Option<HeaderValue> {
+    let host = url.host()?;
+    let default_port = match url.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    };
+    match url.port_u16() {
+        Some(port) if port != default_port => HeaderValue::from_str(&format!("{host}:{port}")).ok(),
+        _ => HeaderValue::from_str(host).ok(),
     }
 }
