@@ -8,7 +8,6 @@
 use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// One valid JSON value, kept as its original bytes.
@@ -26,6 +25,30 @@ impl RawJson {
         let raw: &RawValue = serde_json::from_slice(&bytes)?;
         let trimmed = raw.get().as_bytes();
         Ok(RawJson(bytes.slice_ref(trimmed)))
+    }
+
+    /// Bytes the caller built from valid JSON values (an array or object assembled from
+    /// [`RawJson`]s, say) and so need not be parsed again. Checked in debug builds only.
+    pub fn assume_valid(bytes: Bytes) -> Self {
+        debug_assert!(
+            serde_json::from_slice::<&RawValue>(&bytes).is_ok(),
+            "not one JSON value: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        RawJson(bytes)
+    }
+
+    /// A copy of this value with the bytes in `range` replaced by `value`: with a range from
+    /// [`member_range`], one member changed and every other byte kept as it was.
+    ///
+    /// # Panics
+    /// If `range` is out of bounds.
+    pub fn with_replaced(&self, range: std::ops::Range<usize>, value: &RawJson) -> RawJson {
+        let mut buf = BytesMut::with_capacity(self.0.len() - range.len() + value.0.len());
+        buf.put_slice(&self.0[..range.start]);
+        buf.put_slice(&value.0);
+        buf.put_slice(&self.0[range.end..]);
+        RawJson(buf.freeze())
     }
 
     /// Serializes any value into a raw JSON value.
@@ -186,27 +209,17 @@ impl ObjectEdit {
 
     /// Opens `raw`, which must be a JSON object.
     pub fn parse(raw: &RawJson) -> Result<Self, serde_json::Error> {
-        struct V<'b>(&'b Bytes);
-        impl<'de, 'b> Visitor<'de> for V<'b> {
-            type Value = Vec<(JsonStr, RawJson)>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    let v = RawJson(self.0.slice_ref(value.get().as_bytes()));
-                    out.push((JsonStr::new(key.into_owned()), v));
-                }
-                Ok(out)
-            }
-        }
         let bytes = raw.bytes();
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let entries = de.deserialize_map(V(bytes))?;
-        de.end()?;
-        Ok(ObjectEdit { entries })
+        let mut entries = Vec::new();
+        let complete = scan::members(bytes, |key, value| {
+            let key = JsonStr::from_literal(&bytes.slice(key))?;
+            entries.push((key, RawJson(bytes.slice(value))));
+            Some(true)
+        });
+        match complete {
+            Some(_) => Ok(ObjectEdit { entries }),
+            None => Err(serde::de::Error::custom("expected a JSON object")),
+        }
     }
 
     /// Opens `raw` if present and an object; otherwise starts an empty object.
@@ -292,36 +305,171 @@ pub fn str_member(raw: &RawJson, key: &str) -> Option<JsonStr> {
     member(raw, key)?.as_json_str()
 }
 
+/// Reads one member of a JSON object (raw) with the byte range of its value within `raw`
+/// (for [`RawJson::with_replaced`]), without decoding the others' contents.
+pub fn member_range(raw: &RawJson, key: &str) -> Option<(RawJson, std::ops::Range<usize>)> {
+    let value = member(raw, key)?;
+    let start = value.0.as_ptr() as usize - raw.0.as_ptr() as usize;
+    Some((value.clone(), start..start + value.0.len()))
+}
+
 /// Reads one member of a JSON object (raw) without decoding the others' contents.
 pub fn member(raw: &RawJson, key: &str) -> Option<RawJson> {
-    struct V<'b, 'k>(&'b Bytes, &'k str);
-    impl<'de> Visitor<'de> for V<'_, '_> {
-        type Value = Option<RawJson>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut found = None;
-            while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                let value: &'de RawValue = map.next_value()?;
-                if found.is_none() && k == self.1 {
-                    found = Some(RawJson(self.0.slice_ref(value.get().as_bytes())));
-                }
-            }
-            Ok(found)
-        }
-    }
-    if !raw.is_object() {
-        return None;
-    }
     let bytes = raw.bytes();
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    de.deserialize_map(V(bytes, key)).ok().flatten()
+    let mut found = None;
+    scan::members(bytes, |k, value| {
+        let k = &bytes[k];
+        let inner = &k[1..k.len() - 1];
+        let same = if memchr::memchr(b'\\', inner).is_none() {
+            inner == key.as_bytes()
+        } else {
+            serde_json::from_slice::<String>(k).is_ok_and(|k| k == key)
+        };
+        if same {
+            found = Some(RawJson(bytes.slice(value)));
+            return Some(false);
+        }
+        Some(true)
+    })?;
+    found
+}
+
+/// Navigation inside bytes that hold one valid JSON value (the [`RawJson`] invariant): it
+/// finds members and elements without validating, decoding or allocating. On bytes that are
+/// not valid JSON it returns nonsense but never panics or loops.
+mod scan {
+    use std::ops::Range;
+
+    fn ws(b: &[u8], mut i: usize) -> usize {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        i
+    }
+
+    /// Just past the string literal whose opening quote is at `i`.
+    fn string_end(b: &[u8], i: usize) -> usize {
+        let mut j = i + 1;
+        while j < b.len() {
+            match memchr::memchr2(b'"', b'\\', &b[j..]) {
+                Some(k) if b[j + k] == b'\\' => j += k + 2,
+                Some(k) => return j + k + 1,
+                None => break,
+            }
+        }
+        b.len()
+    }
+
+    /// Just past the value that starts at `i`.
+    fn value_end(b: &[u8], i: usize) -> usize {
+        match b.get(i) {
+            Some(b'"') => string_end(b, i),
+            Some(b'{' | b'[') => {
+                let mut depth = 0usize;
+                let mut j = i;
+                while j < b.len() {
+                    match b[j] {
+                        b'"' => {
+                            j = string_end(b, j);
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return j + 1;
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                b.len()
+            }
+            Some(_) => {
+                let mut j = i + 1;
+                while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    j += 1;
+                }
+                j
+            }
+            None => b.len(),
+        }
+    }
+
+    /// Calls `f(key literal, value)` for each member of the object in `b`, in order, until
+    /// it returns `Some(false)` (stop) or `None` (abandon). `None` when `b` is not an object
+    /// or `f` abandoned; `Some(())` otherwise.
+    pub(super) fn members(b: &[u8], mut f: impl FnMut(Range<usize>, Range<usize>) -> Option<bool>) -> Option<()> {
+        let mut i = ws(b, 0);
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        i = ws(b, i + 1);
+        if b.get(i) == Some(&b'}') {
+            return Some(());
+        }
+        while b.get(i) == Some(&b'"') {
+            let key = i..string_end(b, i);
+            i = ws(b, key.end);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = ws(b, i + 1);
+            let value = i..value_end(b, i);
+            if !f(key, value.clone())? {
+                return Some(());
+            }
+            i = ws(b, value.end);
+            match b.get(i) {
+                Some(b',') => i = ws(b, i + 1),
+                Some(b'}') => return Some(()),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// The elements of the array in `b`; `None` when `b` is not an array.
+    pub(super) fn elements(b: &[u8]) -> Option<Vec<Range<usize>>> {
+        let mut i = ws(b, 0);
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        let mut out = Vec::new();
+        i = ws(b, i + 1);
+        if b.get(i) == Some(&b']') {
+            return Some(out);
+        }
+        while i < b.len() {
+            let end = value_end(b, i);
+            out.push(i..end);
+            i = ws(b, end);
+            match b.get(i) {
+                Some(b',') => i = ws(b, i + 1),
+                Some(b']') => return Some(out),
+                _ => return None,
+            }
+        }
+        None
+    }
+}
+
+/// The elements of a JSON array, sharing its bytes; `None` when `raw` is not an array.
+pub fn elements(raw: &RawJson) -> Option<Vec<RawJson>> {
+    let bytes = raw.bytes();
+    Some(
+        scan::elements(bytes)?
+            .into_iter()
+            .map(|r| RawJson(bytes.slice(r)))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn raw(s: &'static str) -> RawJson {
         RawJson::parse(Bytes::from_static(s.as_bytes())).unwrap()
@@ -346,6 +494,93 @@ mod tests {
         assert_eq!(member(&r, "a").unwrap().as_str(), r#"{"b":1}"#);
         assert!(member(&r, "missing").is_none());
         assert!(member(&raw("[1]"), "a").is_none());
+    }
+
+    #[test]
+    fn one_member_replaced_in_place() {
+        let r = raw(r#"{ "name" : "echo", "inputSchema": {"name":"x"} }"#);
+        let (v, range) = member_range(&r, "name").unwrap();
+        assert_eq!(v.as_str(), r#""echo""#);
+        let out = r.with_replaced(range, &RawJson::string("fx_echo"));
+        assert_eq!(out.as_str(), r#"{ "name" : "fx_echo", "inputSchema": {"name":"x"} }"#);
+        assert!(member_range(&r, "missing").is_none());
+        let arr = raw(r#"[ {"a":"]}"} , 2,"x" ]"#);
+        let items: Vec<String> = elements(&arr).unwrap().iter().map(|e| e.as_str().to_owned()).collect();
+        assert_eq!(items, [r#"{"a":"]}"}"#, "2", r#""x""#]);
+        assert_eq!(elements(&raw("[]")).unwrap().len(), 0);
+        assert!(elements(&raw("{}")).is_none());
+        assert_eq!(RawJson::assume_valid(Bytes::from_static(b"[1]")).as_str(), "[1]");
+    }
+
+    #[test]
+    fn first_of_duplicate_members_and_escaped_keys() {
+        let r = raw(r#"{"a":1,"a":2,"b\u0022":3,"\"c":4}"#);
+        assert_eq!(member(&r, "a").unwrap().as_str(), "1");
+        assert_eq!(member(&r, "b\"").unwrap().as_str(), "3");
+        assert_eq!(member(&r, "\"c").unwrap().as_str(), "4");
+        let e = ObjectEdit::parse(&r).unwrap();
+        assert_eq!(e.len(), 4);
+        assert!(ObjectEdit::parse(&raw("[1]")).is_err() && ObjectEdit::parse(&raw("\"{\"")).is_err());
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "[ -~\\\\\"\u{e9}\u{1F600}\n\t]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec(("[a-z\"\\\\{}\\[\\]:, ]{0,6}", inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The scanner agrees with serde_json on every member and element, compact or pretty.
+        #[test]
+        fn scanner_agrees_with_serde(v in json_value(), pretty in any::<bool>(), probe in "[a-z]{0,3}") {
+            let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
+            let r = RawJson::parse(Bytes::from(text)).unwrap();
+            // What serde_json reads back (floats may not round-trip exactly).
+            let v: serde_json::Value = r.decode().unwrap();
+            match &v {
+                serde_json::Value::Object(map) => {
+                    for (k, want) in map {
+                        let got: serde_json::Value = member(&r, k).unwrap().decode().unwrap();
+                        prop_assert_eq!(&got, want);
+                    }
+                    prop_assert_eq!(member(&r, &probe).is_some(), map.contains_key(&probe));
+                    let e = ObjectEdit::parse(&r).unwrap();
+                    prop_assert_eq!(e.len(), map.len());
+                    for (k, got) in e.iter() {
+                        let got: serde_json::Value = got.decode().unwrap();
+                        prop_assert_eq!(Some(&got), map.get(k));
+                    }
+                    prop_assert!(elements(&r).is_none());
+                }
+                serde_json::Value::Array(items) => {
+                    let got = elements(&r).unwrap();
+                    prop_assert_eq!(got.len(), items.len());
+                    for (g, want) in got.iter().zip(items) {
+                        let g: serde_json::Value = g.decode().unwrap();
+                        prop_assert_eq!(&g, want);
+                    }
+                    prop_assert!(member(&r, "a").is_none() && ObjectEdit::parse(&r).is_err());
+                }
+                _ => {
+                    prop_assert!(member(&r, "a").is_none() && elements(&r).is_none());
+                    prop_assert!(ObjectEdit::parse(&r).is_err());
+                }
+            }
+        }
     }
 
     #[test]
