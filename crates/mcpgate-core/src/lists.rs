@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use bytes::{BufMut, BytesMut};
-use mcpgate_proto::{ObjectEdit, RawJson};
+use mcpgate_proto::RawJson;
 
 use crate::naming;
 use crate::target::{ListKind, TargetRt};
@@ -61,7 +61,10 @@ pub(crate) fn merge(
         let Some(list) = list else { continue };
         let t = &targets[ti];
         for item in list.iter() {
-            let Some(key) = mcpgate_proto::raw::str_member(item, key_field) else {
+            // One pass over the item: its key, and where the key's value lies for renaming.
+            let Some((key, key_range)) = mcpgate_proto::raw::member_range(item, key_field)
+                .and_then(|(v, range)| Some((v.as_json_str()?, range)))
+            else {
                 tracing::warn!(target = %t.name(), list = kind.method(), "Skipped a list item without `{key_field}`.");
                 continue;
             };
@@ -85,13 +88,8 @@ pub(crate) fn merge(
                 continue;
             }
             let out = if exposed != key {
-                match ObjectEdit::parse(item) {
-                    Ok(mut e) => {
-                        e.set(key_field, RawJson::string(&exposed));
-                        e.to_raw()
-                    }
-                    Err(_) => continue,
-                }
+                // Only the name's bytes change; every other byte of the item is kept.
+                item.with_replaced(key_range, &RawJson::string(&exposed))
             } else {
                 item.clone()
             };
@@ -153,7 +151,8 @@ pub(crate) fn page_result(kind: ListKind, items: &[RawJson], next: Option<String
         mcpgate_proto::raw::write_json_string(&mut buf, &next);
     }
     buf.put_u8(b'}');
-    RawJson::parse(buf.freeze()).expect("assembled from valid JSON values")
+    // Assembled from valid JSON values: a merged list of 10,000 tools is not parsed again.
+    RawJson::assume_valid(buf.freeze())
 }
 
 /// The gateway's opaque cursor: `base64url("<kind>:<offset>")`.

@@ -236,16 +236,11 @@ async fn fetch_all(
         let edit =
             ObjectEdit::parse(&result).map_err(|_| GatewayError::bad_response(target, "result is not an object"))?;
         if let Some(arr) = edit.get(kind.key()) {
-            let page: Vec<&serde_json::value::RawValue> = arr
-                .decode()
-                .map_err(|_| GatewayError::bad_response(target, "list is not an array"))?;
-            items.reserve(page.len());
-            for item in page {
-                items.push(
-                    mcpgate_proto::RawJson::parse(arr.bytes().slice_ref(item.get().as_bytes()))
-                        .map_err(|_| GatewayError::bad_response(target, "bad list item"))?,
-                );
-            }
+            // The message was validated when it arrived: its elements are shared, not
+            // parsed again.
+            let page = mcpgate_proto::raw::elements(arr)
+                .ok_or_else(|| GatewayError::bad_response(target, "list is not an array"))?;
+            items.extend(page);
         }
         match edit.get("nextCursor") {
             Some(c) if !c.is_null() => {
