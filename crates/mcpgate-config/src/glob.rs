@@ -17,31 +17,40 @@ impl Glob {
 
     /// Does `name` match the whole pattern?
     pub fn matches(&self, name: &str) -> bool {
+        // Names are nearly always ASCII: match bytes then, with no allocation.
+        if self.0.is_ascii() && name.is_ascii() {
+            return glob_match(self.0.as_bytes(), name.as_bytes(), b'*', b'?');
+        }
         let p: Vec<char> = self.0.chars().collect();
         let n: Vec<char> = name.chars().collect();
-        let (mut pi, mut ni) = (0, 0);
-        let (mut star, mut mark) = (None, 0);
-        while ni < n.len() {
-            if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-                pi += 1;
-                ni += 1;
-            } else if pi < p.len() && p[pi] == '*' {
-                star = Some(pi);
-                mark = ni;
-                pi += 1;
-            } else if let Some(s) = star {
-                pi = s + 1;
-                mark += 1;
-                ni = mark;
-            } else {
-                return false;
-            }
-        }
-        while pi < p.len() && p[pi] == '*' {
-            pi += 1;
-        }
-        pi == p.len()
+        glob_match(&p, &n, '*', '?')
     }
+}
+
+/// `*` matches any run, `?` one element; backtracks to the last `*` only.
+fn glob_match<T: PartialEq + Copy>(p: &[T], n: &[T], any: T, one: T) -> bool {
+    let (mut pi, mut ni) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == one || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == any {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == any {
+        pi += 1;
+    }
+    pi == p.len()
 }
 
 #[cfg(test)]
@@ -56,5 +65,6 @@ mod tests {
         assert!(Glob::new("a?c").matches("abc"));
         assert!(Glob::new("*_admin*").matches("db_admin_drop"));
         assert!(!Glob::new("echo").matches("echo2"));
+        assert!(Glob::new("é*").matches("éa") && !Glob::new("?").matches("éé"));
     }
 }
