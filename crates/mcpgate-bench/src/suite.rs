@@ -400,6 +400,8 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let args = SuiteArgs { bin_dir, ..args };
     let run_dir = args.out.join("run");
     std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
+    // Absolute: paths written into the configs are resolved relative to the config file.
+    let run_dir = std::fs::canonicalize(&run_dir)?;
     p.idle_sessions = fit_fd_limit(p.idle_sessions);
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
