@@ -97,8 +97,10 @@ impl ServerCost {
     }
 
     fn update_rate(&mut self) {
+        // /proc counts clock ticks (10 ms): three decimals are all there is.
+        self.cpu_s = (self.cpu_s * 1000.0).round() / 1000.0;
         self.cpu_s_per_1k = if self.calls > 0 {
-            self.cpu_s / self.calls as f64 * 1000.0
+            (self.cpu_s / self.calls as f64 * 1e6).round() / 1000.0
         } else {
             0.0
         };
