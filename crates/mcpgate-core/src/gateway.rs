@@ -816,8 +816,7 @@ impl Inner {
             .params
             .as_ref()
             .ok_or_else(|| GatewayError::InvalidParams(format!("missing params for {}", msg.method())))?;
-        let mut edit =
-            ObjectEdit::parse(params).map_err(|_| GatewayError::InvalidParams("params must be an object".into()))?;
+        let mut edit = open_object(params, "params")?;
         let name = edit
             .get("name")
             .and_then(RawJson::as_json_str)
@@ -980,14 +979,12 @@ impl Inner {
             .params
             .as_ref()
             .ok_or_else(|| GatewayError::InvalidParams("completion/complete: missing params".into()))?;
-        let mut edit =
-            ObjectEdit::parse(params).map_err(|_| GatewayError::InvalidParams("params must be an object".into()))?;
+        let mut edit = open_object(params, "params")?;
         let reference = edit
             .get("ref")
             .cloned()
             .ok_or_else(|| GatewayError::InvalidParams("completion/complete: missing ref".into()))?;
-        let mut ref_edit =
-            ObjectEdit::parse(&reference).map_err(|_| GatewayError::InvalidParams("ref must be an object".into()))?;
+        let mut ref_edit = open_object(&reference, "ref")?;
         let kind = ref_edit
             .get("type")
             .and_then(RawJson::as_json_str)
@@ -1161,8 +1158,7 @@ impl Inner {
                     return Err(GatewayError::MethodNotFound(msg.method().to_owned()));
                 }
                 let t = rt.targets[i].clone();
-                let mut edit = ObjectEdit::parse(msg.params.as_ref().expect("checked"))
-                    .map_err(|_| GatewayError::InvalidParams("params must be an object".into()))?;
+                let mut edit = open_object(msg.params.as_ref().expect("checked"), "params")?;
                 edit.set("name", RawJson::string(rest));
                 return self.forward(session, &t, msg, Some(edit), sink).await;
             }
@@ -1237,13 +1233,11 @@ impl Inner {
                 .lock()
                 .insert(token, crate::gateway::ProgressEntry { route, original });
             token_guard = Some(ProgressGuard { inner: self, token });
-            let mut m =
-                ObjectEdit::parse(&meta).map_err(|_| GatewayError::InvalidParams("_meta must be an object".into()))?;
+            let mut m = open_object(&meta, "_meta")?;
             m.set("progressToken", RawJson::from_value(&token));
             let e = match edit.take() {
                 Some(e) => e,
-                None => ObjectEdit::parse_or_new(msg.params.as_ref())
-                    .map_err(|_| GatewayError::InvalidParams("params must be an object".into()))?,
+                None => ObjectEdit::parse_or_new(msg.params.as_ref()).map_err(|_| not_an_object("params"))?,
             };
             let mut e = e;
             e.set("_meta", m.to_raw());
@@ -1423,4 +1417,14 @@ impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
         self.session.state.lock().in_flight.remove(&self.id);
     }
+}
+
+/// The error for a member that must be a JSON object.
+fn not_an_object(what: &str) -> GatewayError {
+    GatewayError::InvalidParams(format!("{what} must be an object"))
+}
+
+/// Opens a JSON object for editing, or says which member was not one.
+fn open_object(raw: &RawJson, what: &str) -> Result<ObjectEdit, GatewayError> {
+    ObjectEdit::parse(raw).map_err(|_| not_an_object(what))
 }
