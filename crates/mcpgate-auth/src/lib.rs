@@ -7,6 +7,7 @@
 //!   `target:name`, matched to identities by claim matchers and CEL expressions. Deny wins;
 //!   without a matching allow rule the default decides.
 //! - [`metadata`]: RFC 9728 protected-resource metadata and the `WWW-Authenticate` challenge.
+//! - [`seal`]: HMAC-protected opaque tokens (multi-round-trip `requestState`).
 //! - [`mint`]: test ES256 keys and tokens for the walkthrough (`mcpgate token`).
 //!
 //! Everything is built from the [`spec`] types at config load (keys parsed, CEL compiled), so a
@@ -24,6 +25,7 @@ pub mod metadata;
 pub mod mint;
 mod pattern;
 pub mod policy;
+pub mod seal;
 pub mod spec;
 
 use std::sync::Arc;

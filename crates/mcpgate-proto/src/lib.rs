@@ -2,10 +2,12 @@
 //!
 //! This crate owns the parts of the protocol that are about bytes: the JSON-RPC envelope
 //! ([`jsonrpc`]), shallow edits of JSON objects without decoding their values ([`raw`]),
-//! Server-Sent Events framing ([`sse`]) and the protocol revisions the gateway speaks
-//! ([`version`]). It knows nothing about sessions, targets or HTTP.
+//! Server-Sent Events framing ([`sse`]), the session-based protocol revisions the gateway
+//! speaks ([`version`]) and the stateless generation's wire names ([`modern`]).
+//! It knows nothing about sessions, targets or HTTP.
 
 pub mod jsonrpc;
+pub mod modern;
 pub mod raw;
 pub mod sse;
 pub mod version;
