@@ -14,6 +14,10 @@
 #   .peers/node22  npm folder with Node 22 (npm package `node`) and @modelcontextprotocol/conformance,
 #                  which needs Node 22; run it as `.peers/node22/bin/conformance`
 #
+# Separate group, installed only when asked for (tests/e2e/prometheus.sh asks):
+#   scripts/peers.sh prometheus   the Debian package `prometheus` (prometheus + promtool),
+#                                 with apt-get when they are missing (needs root or sudo)
+#
 # Needs only python3 (3.11), node (20) and npm on PATH. Time: ~75 s from scratch (markitdown's
 # onnxruntime dependency dominates), under a second when everything is up to date.
 set -euo pipefail
@@ -48,6 +52,29 @@ stamp_ok() {
   [ -z "${PEERS_FORCE:-}" ] && [ -f "$PEERS/.stamp-$1" ] && [ "$(cat "$PEERS/.stamp-$1")" = "$2" ]
 }
 stamp_write() { printf '%s' "$2" >"$PEERS/.stamp-$1"; }
+
+# ---- group `prometheus`: a real Prometheus server for the metrics end-to-end test ---------------
+if [ "${1:-}" = prometheus ]; then
+  if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+    log "prometheus up to date: $(prometheus --version 2>&1 | head -n 1)"
+    exit 0
+  fi
+  log "installing the Debian package prometheus (apt-get)"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  # Only the binaries are wanted: no service is started (policy-rc.d or no init in containers;
+  # the test runs its own instance on a run-time port either way).
+  apt_install() { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
+  if ! apt_install >/dev/null; then
+    $SUDO apt-get update >/dev/null
+    apt_install >/dev/null
+  fi
+  log "ready: $(prometheus --version 2>&1 | head -n 1)"
+  exit 0
+elif [ -n "${1:-}" ]; then
+  log "unknown group '$1' (known: prometheus; no argument: the MCP peers)"
+  exit 2
+fi
 
 # ---- Python venv -------------------------------------------------------------------------------
 py_spec="$(python3 --version 2>&1) ${PY_PKGS[*]}"

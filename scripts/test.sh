@@ -12,7 +12,9 @@
 # 4. The seed walkthrough (tests/e2e/seed.sh): markitdown over SSE behind mcpgate with JWT
 #    authentication; list, denied call, policy added to the file, same session succeeds.
 # 5. MCP Inspector's CLI through mcpgate, over Streamable HTTP and legacy SSE.
-# 6. The official MCP conformance suite (server mode) through mcpgate.
+# 6. Metrics scraped by a real Prometheus (tests/e2e/prometheus.sh; installs the Debian package
+#    `prometheus` through `scripts/peers.sh prometheus` when missing): PromQL over exact call counts.
+# 7. The official MCP conformance suite (server mode) through mcpgate.
 # The last line is the total `N passed, M failed`; exit non-zero on any failure.
 # Time on 2 cores: ~10-15 min from a cold cargo cache, ~4 min warm; first peer install ~75 s.
 # Set TEST_SKIP_PEERS=1 to run only the Rust parts (no registry access needed beyond crates.io).
@@ -66,6 +68,13 @@ if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
   read -r p f < <(tail -n 1 "$OUT/inspector.log" | awk '{ print $1 + 0, $3 + 0 }')
   PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
   if [ "$rc" != 0 ]; then fail "inspector"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
+
+  step "metrics scraped by a real Prometheus (PromQL checks, alert rules)"
+  tests/e2e/prometheus.sh 2>&1 | tee "$OUT/prometheus.log"
+  rc=${PIPESTATUS[0]}
+  read -r p f < <(tail -n 1 "$OUT/prometheus.log" | awk '{ print $1 + 0, $3 + 0 }')
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  if [ "$rc" != 0 ]; then fail "prometheus e2e"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
 
   step "MCP conformance suite through mcpgate"
   tests/conformance/run.sh gateway 2>&1 | tee "$OUT/conformance.log"
