@@ -1,0 +1,101 @@
+//! Active health checks: a `ping` on each target's main upstream session every
+//! `health.interval`, bounded by `health.timeout`. A failed or late ping counts as a failure
+//! for the circuit breaker of the endpoint the main session is on. A good one is the probe
+//! that closes a circuit whose cool-down is over (so a target left out of the lists comes
+//! back without client traffic); it does not reset the failure count of real calls.
+//!
+//! One task per gateway walks the targets of the runtime in force, so targets added by a
+//! reload are checked without anyone starting anything.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::gateway::Inner;
+use crate::target::{MainState, TargetRt};
+
+/// The last health check of a target.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// `None` when it passed, else why it failed.
+    pub error: Option<String>,
+}
+
+/// How often keyed rate limiters forget identities, targets and tools whose bucket is full.
+const LIMITER_SWEEP: Duration = Duration::from_secs(60);
+
+/// Runs health checks (and the rate-limit key sweep) until `shutdown`.
+pub(crate) async fn run(inner: Weak<Inner>, shutdown: CancellationToken) {
+    let mut next: std::collections::HashMap<Arc<str>, Instant> = Default::default();
+    let mut next_sweep = Instant::now() + LIMITER_SWEEP;
+    loop {
+        let Some(gw) = inner.upgrade() else { return };
+        let rt = gw.runtime.load_full();
+        drop(gw);
+        let now = Instant::now();
+        if now >= next_sweep {
+            rt.limits.sweep();
+            next_sweep = now + LIMITER_SWEEP;
+        }
+        let mut wake = now + Duration::from_secs(1);
+        next.retain(|name, _| rt.by_name.contains_key(name));
+        for t in rt.targets.iter() {
+            let interval = t.traffic.cfg.health.interval;
+            if interval.is_zero() {
+                continue;
+            }
+            let due = *next.entry(t.name().clone()).or_insert(now + interval);
+            if due <= now {
+                let at = now + interval;
+                next.insert(t.name().clone(), at);
+                wake = wake.min(at);
+                tokio::spawn(check(inner.clone(), t.clone()));
+            } else {
+                wake = wake.min(due);
+            }
+        }
+        drop(rt);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.max(now + Duration::from_millis(10))) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// One `ping` on `t`'s main session.
+async fn check(inner: Weak<Inner>, t: Arc<TargetRt>) {
+    let up = match &*t.main.borrow() {
+        MainState::Up(u) if !u.is_closed() => u.clone(),
+        // Down or connecting: the supervisor owns that state.
+        _ => return,
+    };
+    let traffic = &t.traffic;
+    let Ok(ticket) = traffic.admit(t.name(), up.endpoint) else {
+        // Still cooling down.
+        return;
+    };
+    let timeout = traffic.cfg.health.timeout;
+    let error = match tokio::time::timeout(timeout, up.conn.request("ping", None)).await {
+        // Any answer, even an error, shows the server is alive and reading.
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer to ping within {}ms", timeout.as_millis())),
+    };
+    if let Some(e) = &error {
+        tracing::warn!(target = %t.name(), error = %e, "Health check failed.");
+    }
+    // A passing ping only decides a half-open probe: it must not reset the count of
+    // consecutive failures of real calls (a server can answer pings and hang every call).
+    let verdict = match (&error, ticket.is_probe()) {
+        (Some(_), _) => Some(false),
+        (None, true) => Some(true),
+        (None, false) => None,
+    };
+    let transition = ticket.finish(verdict);
+    *traffic.last_health.lock() = Some(Check { error });
+    if let (Some(tr), Some(gw)) = (transition, inner.upgrade()) {
+        gw.circuit_transition(&t, up.endpoint, tr);
+    }
+}
