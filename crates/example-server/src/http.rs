@@ -203,6 +203,15 @@ async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> 
         },
     };
     let session_id = header_str(headers, SESSION_HEADER);
+    if shared.opts.echo_meta
+        && let Some(tp) = header_str(headers, "traceparent")
+    {
+        let mut seen = shared.traceparents.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() == 1000 {
+            seen.pop_front();
+        }
+        seen.push_back(tp.to_owned());
+    }
     let body = match read_body(body).await {
         Ok(b) => b,
         Err(resp) => return resp,

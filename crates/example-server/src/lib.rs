@@ -82,6 +82,13 @@ impl ExampleServer {
         &self.shared.opts
     }
 
+    /// The `traceparent` headers of the POSTs received so far (recorded with
+    /// [`Options::echo_meta`] only).
+    pub fn traceparents(&self) -> Vec<String> {
+        let seen = self.shared.traceparents.lock().unwrap_or_else(|e| e.into_inner());
+        seen.iter().cloned().collect()
+    }
+
     /// Live counters (requests, per-method counts, tool calls, sessions, …).
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
@@ -129,6 +136,12 @@ impl ExampleServer {
     /// (`logging/setLevel`) lets it through.
     pub fn log(&self, level: LogLevel, message: &str) -> usize {
         self.shared.log_all(level, "example", message)
+    }
+
+    /// While `on`, every new `tools/call` hangs (as under the `hang` fault); calls already
+    /// hanging stay so. For tests of servers that stop answering and recover.
+    pub fn set_hang(&self, on: bool) {
+        self.shared.set_hang(on);
     }
 
     /// Stops every transport loop of this server (`serve_*` return soon after).

@@ -40,9 +40,12 @@ struct Cli {
     /// Delay every tools/call by this many milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     delay_ms: u64,
-    /// Inject a fault (repeatable): hang | crash-after:N | garbage | slow-start:MS.
+    /// Inject a fault (repeatable): hang | crash-after:N | garbage | slow-start:MS | hang-after:N | flaky-lists:N.
     #[arg(long, value_name = "FAULT")]
     fault: Vec<Fault>,
+    /// Enable the tool echo_meta, which returns its request's params._meta.
+    #[arg(long)]
+    echo_meta: bool,
 }
 
 impl Cli {
@@ -56,6 +59,7 @@ impl Cli {
             faults: self.fault.clone(),
             stateless: self.stateless,
             sse_responses: self.sse_responses,
+            echo_meta: self.echo_meta,
         }
     }
 }

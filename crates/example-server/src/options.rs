@@ -35,6 +35,10 @@ pub struct Options {
     /// HTTP only: answer every POSTed request with a `text/event-stream` response, even when a
     /// single JSON object would do.
     pub sse_responses: bool,
+    /// The tool `echo_meta` exists (it returns its request's `params._meta`), and HTTP keeps
+    /// the `traceparent` header of every POST (see `HttpFixture::traceparents`): fixtures for
+    /// tests of trace-context propagation.
+    pub echo_meta: bool,
 }
 
 impl Default for Options {
@@ -48,6 +52,7 @@ impl Default for Options {
             faults: Vec::new(),
             stateless: false,
             sse_responses: false,
+            echo_meta: false,
         }
     }
 }
@@ -58,9 +63,49 @@ impl Options {
         self.faults.iter().any(|f| matches!(f, Fault::Hang))
     }
 
+    /// The number of `tools/call` answered before the rest hang, if any.
+    pub(crate) fn hang_after(&self) -> Option<u64> {
+        self.faults.iter().find_map(|f| match f {
+            Fault::HangAfter(n) => Some(*n),
+            _ => None,
+        })
+    }
+
+    /// The number of `*/list` requests answered with garbage before the rest are answered.
+    pub(crate) fn flaky_lists(&self) -> u64 {
+        self.faults
+            .iter()
+            .find_map(|f| match f {
+                Fault::FlakyLists(n) => Some(*n),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
     /// True when `tools/call` must be answered with bytes that are not JSON.
     pub(crate) fn garbage(&self) -> bool {
         self.faults.iter().any(|f| matches!(f, Fault::Garbage))
+    }
+
+    /// Delay before answering each `tools/call` (the `slow` fault).
+    pub(crate) fn slow_calls(&self) -> Duration {
+        self.faults
+            .iter()
+            .find_map(|f| match f {
+                Fault::Slow(d) => Some(*d),
+                _ => None,
+            })
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// True when `tools/call` floods log notifications forever.
+    pub(crate) fn floods(&self) -> bool {
+        self.faults.contains(&Fault::Flood)
+    }
+
+    /// True when a stdio `tools/call` gets half a response before the process exits.
+    pub(crate) fn crashes_mid_response(&self) -> bool {
+        self.faults.contains(&Fault::CrashMidResponse)
     }
 
     /// The number of requests answered before the injected crash, if any.
@@ -84,7 +129,9 @@ impl Options {
 }
 
 /// A fault injected on purpose, for gateway tests. Written on the command line as
-/// `hang`, `crash-after:N`, `garbage` or `slow-start:MS`.
+/// `hang`, `crash-after:N`, `garbage`, `slow-start:MS`, `hang-after:N`, `flaky-lists:N`,
+/// `slow:MS`, `flood` or `crash-mid-response`. A flapping server is `crash-after:N` restarted
+/// by the gateway's supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Never answer `tools/call` (other methods still work). A cancellation still stops it.
@@ -98,11 +145,26 @@ pub enum Fault {
     Garbage,
     /// Sleep this long before answering `initialize`.
     SlowStart(Duration),
+    /// Answer the first N `tools/call` requests, then never answer one again (like `hang`).
+    HangAfter(u64),
+    /// Answer the first N `*/list` requests with bytes that are not JSON (as `garbage` does
+    /// for calls), then answer normally: a server that recovers from a transient fault.
+    FlakyLists(u64),
+    /// Sleep this long before answering each `tools/call` (cancellable).
+    Slow(Duration),
+    /// `tools/call` never answers: it sends 16 KiB `notifications/message` logs every
+    /// millisecond until cancelled (a server streaming forever).
+    Flood,
+    /// stdio: `tools/call` gets the first half of a response line, then the server exits with
+    /// status 1 (a crash in the middle of writing a response).
+    CrashMidResponse,
 }
 
 /// A `--fault` value that could not be parsed.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid fault {0:?}: expected hang, crash-after:N, garbage or slow-start:MS")]
+#[error(
+    "invalid fault {0:?}: expected hang, crash-after:N, garbage, slow-start:MS, hang-after:N, flaky-lists:N, slow:MS, flood or crash-mid-response"
+)]
 pub struct FaultParseError(String);
 
 impl FromStr for Fault {
@@ -113,7 +175,15 @@ impl FromStr for Fault {
         match s.split_once(':') {
             None if s == "hang" => Ok(Fault::Hang),
             None if s == "garbage" => Ok(Fault::Garbage),
+            None if s == "flood" => Ok(Fault::Flood),
+            None if s == "crash-mid-response" => Ok(Fault::CrashMidResponse),
+            Some(("slow", ms)) => ms
+                .parse()
+                .map(|ms| Fault::Slow(Duration::from_millis(ms)))
+                .map_err(|_| err()),
             Some(("crash-after", n)) => n.parse().map(Fault::CrashAfter).map_err(|_| err()),
+            Some(("hang-after", n)) => n.parse().map(Fault::HangAfter).map_err(|_| err()),
+            Some(("flaky-lists", n)) => n.parse().map(Fault::FlakyLists).map_err(|_| err()),
             Some(("slow-start", ms)) => ms
                 .parse()
                 .map(|ms| Fault::SlowStart(Duration::from_millis(ms)))
@@ -130,6 +200,11 @@ impl fmt::Display for Fault {
             Fault::CrashAfter(n) => write!(f, "crash-after:{n}"),
             Fault::Garbage => f.write_str("garbage"),
             Fault::SlowStart(d) => write!(f, "slow-start:{}", d.as_millis()),
+            Fault::HangAfter(n) => write!(f, "hang-after:{n}"),
+            Fault::FlakyLists(n) => write!(f, "flaky-lists:{n}"),
+            Fault::Slow(d) => write!(f, "slow:{}", d.as_millis()),
+            Fault::Flood => f.write_str("flood"),
+            Fault::CrashMidResponse => f.write_str("crash-mid-response"),
         }
     }
 }
@@ -140,7 +215,17 @@ mod tests {
 
     #[test]
     fn faults_parse_and_print() {
-        for s in ["hang", "garbage", "crash-after:3", "slow-start:250"] {
+        for s in [
+            "hang",
+            "garbage",
+            "crash-after:3",
+            "slow-start:250",
+            "hang-after:2",
+            "flaky-lists:1",
+            "slow:40",
+            "flood",
+            "crash-mid-response",
+        ] {
             let f: Fault = s.parse().unwrap();
             assert_eq!(f.to_string(), s);
         }

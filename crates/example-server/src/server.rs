@@ -44,6 +44,19 @@ pub struct Shared {
     pub stateless: Arc<Session>,
     /// A sender nobody listens to, for requests that never send anything but their response.
     null_out: mpsc::Sender<Msg>,
+    /// `traceparent` headers of the POSTs received (with `echo_meta` only; the last 1000).
+    pub traceparents: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// Run-time fault state: `tools/call` and `*/list` seen, and the hang switch.
+    faults: FaultState,
+}
+
+/// Counters and switches behind the `hang-after` and `flaky-lists` faults and
+/// [`crate::ExampleServer::set_hang`].
+#[derive(Default)]
+struct FaultState {
+    calls: AtomicU64,
+    lists: AtomicU64,
+    hang: std::sync::atomic::AtomicBool,
 }
 
 const INSTRUCTIONS: &str = "This is the mcpgate example server. Tools: echo, add, current_time, \
@@ -64,7 +77,9 @@ impl Shared {
         let (null_out, _) = mpsc::channel(1);
         Arc::new(Shared {
             null_out,
-            tools: ToolCatalog::new(opts.extra_tools, opts.result_bytes),
+            tools: ToolCatalog::new(opts.extra_tools, opts.result_bytes, opts.echo_meta),
+            traceparents: std::sync::Mutex::default(),
+            faults: FaultState::default(),
             content: Content::new(),
             stats: Stats::default(),
             init_results,
@@ -173,13 +188,35 @@ impl Shared {
         match msg.method() {
             Some(Method::ToolsCall) => {
                 self.opts.call_delay.is_zero()
-                    && !self.opts.hangs()
+                    && !self.may_hang()
                     && tools::peek_name(msg).is_some_and(|name| tools::is_instant(&name))
             }
             Some(Method::Initialize) => self.opts.slow_start().is_zero(),
             Some(m) => m.is_instant(),
             None => true,
         }
+    }
+
+    /// Could a `tools/call` hang (a hang fault, or the hang switch)?
+    pub fn may_hang(&self) -> bool {
+        self.opts.hangs() || self.opts.hang_after().is_some() || self.faults.hang.load(Relaxed)
+    }
+
+    /// Counts a `tools/call` and says whether it must never be answered.
+    pub fn call_hangs(&self) -> bool {
+        let n = self.faults.calls.fetch_add(1, Relaxed) + 1;
+        self.opts.hangs() || self.faults.hang.load(Relaxed) || self.opts.hang_after().is_some_and(|limit| n > limit)
+    }
+
+    /// Turns the hang switch on or off: while on, every new `tools/call` hangs.
+    pub fn set_hang(&self, on: bool) {
+        self.faults.hang.store(on, Relaxed);
+    }
+
+    /// Counts a `*/list` request and says whether it gets garbage (`flaky-lists`).
+    fn list_is_garbage(&self) -> bool {
+        let limit = self.opts.flaky_lists();
+        limit > 0 && self.faults.lists.fetch_add(1, Relaxed) < limit
     }
 
     /// Counts a received request; false when the crash-after fault fires for it.
@@ -307,6 +344,13 @@ pub async fn handle_request(ctx: &Ctx, msg: &Incoming) -> Option<Msg> {
     let id = msg.id().unwrap_or("null");
     let shared = &ctx.shared;
     let page_size = shared.opts.page_size;
+    if matches!(
+        method,
+        Method::ToolsList | Method::PromptsList | Method::ResourcesList | Method::ResourcesTemplatesList
+    ) && shared.list_is_garbage()
+    {
+        return Some(Msg::response(Bytes::from_static(crate::tools::GARBAGE)));
+    }
     let res: Result<Bytes, RpcError> = match method {
         Method::Initialize => initialize(ctx, msg, id).await,
         Method::Ping => Ok(jsonrpc::result(id, &json!({}))),

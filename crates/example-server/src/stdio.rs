@@ -136,6 +136,14 @@ async fn handle(
             if !shared.admit(method) {
                 return Err(ServeError::Crashed);
             }
+            if method == jsonrpc::Method::ToolsCall && shared.opts.crashes_mid_response() {
+                let id = msg.id().unwrap_or("null");
+                let half =
+                    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"cut sh"#);
+                let _ = tx.send(Msg::response(Bytes::from(half))).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Err(ServeError::Crashed);
+            }
             let ctx = ctx(shared, session, tx.clone());
             if shared.runs_inline(&msg) {
                 if let Some(reply) = server::handle_request(&ctx, &msg).await {

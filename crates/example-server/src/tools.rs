@@ -34,6 +34,8 @@ pub struct ToolCatalog {
     /// Built-in tools, then `tool_NNNN` tools, each a serialized `Tool`.
     fixed: Vec<Bytes>,
     extra: usize,
+    /// `echo_meta` is enabled.
+    echo_meta: bool,
     /// The pre-serialized result of `blob_result`, when enabled.
     blob_result: Option<Bytes>,
     /// Tools added by `add_tool` (name, serialized definition); copy-on-write.
@@ -51,7 +53,7 @@ fn read_only() -> Value {
     json!({ "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false })
 }
 
-fn builtin_definitions(blob: bool) -> Vec<Value> {
+fn builtin_definitions(blob: bool, echo_meta: bool) -> Vec<Value> {
     let mut v = vec![
         json!({
             "name": "echo", "title": "Echo",
@@ -169,6 +171,14 @@ fn builtin_definitions(blob: bool) -> Vec<Value> {
             "annotations": { "readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false },
         }),
     ];
+    if echo_meta {
+        v.push(json!({
+            "name": "echo_meta", "title": "Echo the request's _meta",
+            "description": "Returns the request's params._meta (null when absent) as structured content {meta} (--echo-meta).",
+            "inputSchema": { "type": "object" },
+            "annotations": read_only(),
+        }));
+    }
     if blob {
         v.push(json!({
             "name": "blob_result", "title": "Large result",
@@ -195,8 +205,11 @@ fn echo_definition(name: &str, description: &str) -> Value {
 
 impl ToolCatalog {
     /// Builds the catalog for these options.
-    pub fn new(extra: usize, result_bytes: Option<usize>) -> ToolCatalog {
-        let mut fixed: Vec<Bytes> = builtin_definitions(result_bytes.is_some()).iter().map(ser).collect();
+    pub fn new(extra: usize, result_bytes: Option<usize>, echo_meta: bool) -> ToolCatalog {
+        let mut fixed: Vec<Bytes> = builtin_definitions(result_bytes.is_some(), echo_meta)
+            .iter()
+            .map(ser)
+            .collect();
         fixed.reserve(extra);
         for i in 0..extra {
             fixed.push(ser(&echo_definition(
@@ -211,6 +224,7 @@ impl ToolCatalog {
         ToolCatalog {
             fixed,
             extra,
+            echo_meta,
             blob_result,
             dynamic: RwLock::new(Arc::new(Vec::new())),
         }
@@ -228,7 +242,9 @@ impl ToolCatalog {
     }
 
     fn is_builtin(&self, name: &str) -> bool {
-        BUILTINS.contains(&name) || (name == "blob_result" && self.blob_result.is_some())
+        BUILTINS.contains(&name)
+            || (name == "blob_result" && self.blob_result.is_some())
+            || (name == "echo_meta" && self.echo_meta)
     }
 
     /// Whether a tool with this name exists.
@@ -388,11 +404,25 @@ fn args<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<T, ToolErro
 /// which simply never completes).
 pub async fn call(ctx: &Ctx, msg: &Incoming, id: &str) -> Option<Msg> {
     let opts = &ctx.shared.opts;
-    if opts.hangs() {
+    if ctx.shared.call_hangs() {
         std::future::pending::<()>().await;
     }
     if opts.garbage() {
         return Some(Msg::response(Bytes::from_static(GARBAGE)));
+    }
+    let slow = opts.slow_calls();
+    if !slow.is_zero() {
+        tokio::time::sleep(slow).await;
+    }
+    if opts.floods() {
+        let filler = "x".repeat(16 * 1024);
+        loop {
+            let n = log_message(LogLevel::parse("info").expect("a level"), "flood", &filler);
+            if ctx.out.send(Msg::other(n)).await.is_err() {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
     let params: CallParams<'_> = match msg.parse_params() {
         Ok(p) => p,
@@ -408,6 +438,20 @@ pub async fn call(ctx: &Ctx, msg: &Incoming, id: &str) -> Option<Msg> {
     }
     if !opts.call_delay.is_zero() {
         tokio::time::sleep(opts.call_delay).await;
+    }
+    if name == "echo_meta" {
+        #[derive(Deserialize)]
+        struct P<'a> {
+            #[serde(borrow, default, rename = "_meta")]
+            meta: Option<&'a RawValue>,
+        }
+        let meta: Value = msg
+            .parse_params::<P<'_>>()
+            .ok()
+            .and_then(|p| p.meta)
+            .and_then(|m| serde_json::from_str(m.get()).ok())
+            .unwrap_or(Value::Null);
+        return Some(Msg::response(structured_result(id, &json!({ "meta": meta }))));
     }
     let progress = params.meta.and_then(|m| m.progress_token);
     let outcome = run(ctx, id, &name, params.arguments, progress).await;
@@ -777,7 +821,7 @@ mod tests {
 
     #[test]
     fn catalog_lists_builtin_extra_and_dynamic_tools() {
-        let c = ToolCatalog::new(3, Some(10));
+        let c = ToolCatalog::new(3, Some(10), false);
         assert!(c.exists("blob_result") && c.exists("tool_0002") && !c.exists("tool_0003"));
         assert!(!c.exists("tool_2") && !c.exists("nope"));
         assert!(c.add("mine") && !c.add("mine") && !c.add("echo") && !c.add("tool_0001"));
@@ -787,14 +831,14 @@ mod tests {
         assert_eq!(names(&c, Some(4)), all);
         let v: Value = serde_json::from_slice(c.blob_result.as_ref().unwrap()).unwrap();
         assert_eq!(v["content"][0]["text"], "abcdefghij");
-        let plain = ToolCatalog::new(0, None);
+        let plain = ToolCatalog::new(0, None, false);
         assert!(!plain.exists("blob_result"));
         assert_eq!(names(&plain, None).len(), BUILTINS.len());
     }
 
     #[test]
     fn every_definition_is_well_formed() {
-        for d in builtin_definitions(true) {
+        for d in builtin_definitions(true, true) {
             let name = d["name"].as_str().unwrap();
             assert!(d["description"].is_string(), "{name}");
             assert_eq!(d["inputSchema"]["type"], "object", "{name}");

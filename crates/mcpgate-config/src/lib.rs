@@ -10,6 +10,7 @@ mod duration;
 mod glob;
 mod load;
 pub mod spec;
+pub mod traffic;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::time::Duration;
 pub use duration::parse_duration;
 pub use glob::Glob;
 pub use load::ConfigError;
-pub use spec::{PrefixMode, SessionMode};
+pub use spec::{AccessLogFormat, OtlpProtocol, PrefixMode, SessionMode};
 
 /// A validated configuration snapshot.
 #[derive(Debug, Clone)]
@@ -35,6 +36,132 @@ pub struct Config {
     pub auth: Arc<mcpgate_auth::Authenticator>,
     /// Authorization rules, compiled; the default is deny once authentication is on.
     pub policy: Arc<mcpgate_auth::Policy>,
+    /// Graceful shutdown.
+    pub shutdown: Shutdown,
+    /// Restarts of targets' main sessions.
+    pub supervision: Supervision,
+    /// Metrics, access log and traces.
+    pub observability: Observability,
+    /// Traffic management: rate limits, in file order (issue 4).
+    pub rate_limits: Vec<traffic::RateLimit>,
+}
+
+/// Validated telemetry settings.
+#[derive(Debug, Clone, Default)]
+pub struct Observability {
+    /// OpenTelemetry tracing; `None`: off (no spans are made).
+    pub tracing: Option<Tracing>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// The access log.
+    pub access_log: AccessLog,
+    /// Ready only while at least this many targets are up (`None`: once every target settled).
+    pub min_targets_up: Option<usize>,
+}
+
+/// Validated metrics settings. They take effect at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// Record and serve metrics.
+    pub enabled: bool,
+    /// Path of the endpoint.
+    pub path: String,
+    /// A separate listener for the endpoint (`None`: the main listener serves it).
+    pub address: Option<std::net::SocketAddr>,
+    /// Distinct tool label values per target.
+    pub max_tools_per_target: usize,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            enabled: true,
+            path: "/metrics".into(),
+            address: None,
+            max_tools_per_target: 1000,
+        }
+    }
+}
+
+/// Validated access log settings. They take effect at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessLog {
+    /// Write it.
+    pub enabled: bool,
+    /// Line format.
+    pub format: spec::AccessLogFormat,
+    /// Destination.
+    pub output: AccessLogOutput,
+}
+
+/// Where access log lines go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AccessLogOutput {
+    /// Standard error.
+    #[default]
+    Stderr,
+    /// Standard output.
+    Stdout,
+    /// A file (absolute, or resolved against the config file's folder).
+    File(PathBuf),
+}
+
+/// Validated OpenTelemetry tracing settings. They take effect at start-up; a reload keeps
+/// the exporter the process started with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracing {
+    /// Full OTLP endpoint URL (for `http/protobuf`, with its `/v1/traces` path).
+    pub endpoint: url::Url,
+    /// OTLP transport.
+    pub protocol: spec::OtlpProtocol,
+    /// Headers (HTTP) or metadata (gRPC, lower-cased names) sent with every export.
+    pub headers: Vec<(String, Secret)>,
+    /// Bound on one export request.
+    pub timeout: Duration,
+    /// Fraction of new traces recorded, 0 to 1.
+    pub sampling_ratio: f64,
+    /// `service.name` of the exported resource.
+    pub service_name: String,
+}
+
+/// Validated graceful-shutdown settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shutdown {
+    /// Time between the first signal (readyz not ready, new sessions refused) and closing the listener.
+    pub announce: Duration,
+    /// Time allowed for in-flight requests to finish.
+    pub drain_timeout: Duration,
+}
+
+/// Validated supervision settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Supervision {
+    /// First reconnect delay.
+    pub backoff_initial: Duration,
+    /// Largest reconnect delay.
+    pub backoff_max: Duration,
+    /// Failures within `crash_loop_window` that mean a crash loop.
+    pub crash_loop_restarts: u32,
+    /// Window for counting failures.
+    pub crash_loop_window: Duration,
+    /// Reconnect delay while in a crash loop.
+    pub crash_loop_backoff: Duration,
+    /// stderr lines kept per target.
+    pub stderr_lines: usize,
+}
+
+impl Default for Supervision {
+    fn default() -> Self {
+        let s = spec::SupervisionSpec::default();
+        Supervision {
+            backoff_initial: s.backoff_initial.0,
+            backoff_max: s.backoff_max.0,
+            crash_loop_restarts: s.crash_loop_restarts,
+            crash_loop_window: s.crash_loop_window.0,
+            crash_loop_backoff: s.crash_loop_backoff.0,
+            stderr_lines: s.stderr_lines,
+        }
+    }
 }
 
 /// Validated listener settings.
@@ -62,6 +189,14 @@ pub struct Listen {
     pub resume_buffer: usize,
     /// Items per page of merged lists (0: one page).
     pub page_size: usize,
+    /// Deepest array/object nesting accepted in a client message.
+    pub max_json_depth: usize,
+    /// Live sessions in total (0: no limit).
+    pub max_sessions: usize,
+    /// Live sessions per identity (0: no limit).
+    pub max_sessions_per_identity: usize,
+    /// Concurrent GET/SSE connections per session.
+    pub max_streams_per_session: usize,
 }
 
 /// Validated naming settings.
@@ -73,8 +208,9 @@ pub struct Naming {
     pub prefix: PrefixMode,
 }
 
-/// A validated upstream target.
-#[derive(Debug, Clone)]
+/// A validated upstream target. Two targets are equal when every field is (a reload replaces
+/// a target whose configuration changed in any way and keeps one that did not).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     /// Unique name (safe to use as a prefix and a metric label).
     pub name: Arc<str>,
@@ -90,10 +226,20 @@ pub struct Target {
     pub request_timeout: Duration,
     /// Forward the client's `Authorization` header to this target.
     pub forward_authorization: bool,
+    /// Log this target's request arguments in the access log.
+    pub log_arguments: bool,
+    /// Log this target's results in the access log.
+    pub log_results: bool,
+    /// Largest message accepted from this target.
+    pub max_message_bytes: usize,
+    /// `per_client`: most upstream sessions open at once (0: no limit).
+    pub max_processes: usize,
+    /// Traffic management: timeouts, retries, concurrency, health, circuit breaker, endpoints.
+    pub traffic: traffic::Traffic,
 }
 
 /// How to reach a target.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub enum Transport {
     /// A child process speaking newline-delimited JSON-RPC on stdio.
     Stdio {
@@ -185,7 +331,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// Tool allow/deny lists of one target. Deny wins; an empty allow list allows everything.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NameFilter {
     /// Patterns that expose a tool.
     pub allow: Vec<Glob>,

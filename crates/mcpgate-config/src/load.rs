@@ -111,6 +111,9 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
+/// An HTTP transport's first URL, headers, and every URL (replicas).
+type HttpParts = (url::Url, Vec<(String, Secret)>, Vec<url::Url>);
+
 struct Validator<'a> {
     origin: &'a str,
     text: &'a str,
@@ -189,6 +192,13 @@ impl Validator<'_> {
         if l.max_body_bytes < 1024 {
             return Err(self.err("listen.max_body_bytes", None, "must be at least 1024"));
         }
+        // ---- Limits (issue 4) ----
+        if l.max_json_depth < 8 {
+            return Err(self.err("listen.max_json_depth", None, "must be at least 8"));
+        }
+        if l.max_streams_per_session == 0 {
+            return Err(self.err("listen.max_streams_per_session", None, "must be at least 1"));
+        }
         if l.keep_alive.0 < Duration::from_millis(100) {
             return Err(self.err("listen.keep_alive", None, "must be at least 100ms"));
         }
@@ -204,6 +214,10 @@ impl Validator<'_> {
             max_body_bytes: l.max_body_bytes,
             resume_buffer: l.resume_buffer.max(1),
             page_size: l.page_size,
+            max_json_depth: l.max_json_depth,
+            max_sessions: l.max_sessions,
+            max_sessions_per_identity: l.max_sessions_per_identity,
+            max_streams_per_session: l.max_streams_per_session,
         };
 
         let sep = spec.naming.separator;
@@ -245,6 +259,8 @@ impl Validator<'_> {
                     format!("target name `{name}` is used twice"),
                 ));
             }
+            // Traffic management (issue 4): every URL of an HTTP target.
+            let mut endpoints = Vec::new();
             let transport = match (t.stdio, t.sse, t.streamable_http) {
                 (Some(s), None, None) => {
                     if s.command.trim().is_empty() {
@@ -277,11 +293,13 @@ impl Validator<'_> {
                     }
                 }
                 (None, Some(h), None) => {
-                    let (url, headers) = self.http(&format!("{at}.sse"), h)?;
+                    let (url, headers, all) = self.http(&format!("{at}.sse"), h)?;
+                    endpoints = all;
                     Transport::Sse { url, headers }
                 }
                 (None, None, Some(h)) => {
-                    let (url, headers) = self.http(&format!("{at}.streamable_http"), h)?;
+                    let (url, headers, all) = self.http(&format!("{at}.streamable_http"), h)?;
+                    endpoints = all;
                     Transport::StreamableHttp { url, headers }
                 }
                 _ => {
@@ -307,16 +325,68 @@ impl Validator<'_> {
                 ));
             }
             let connect_default = if stdio { 30 } else { 10 };
+            // ---- Limits (issue 4) ----
+            let max_message_bytes = match t.max_message_bytes {
+                Some(n) if n < 1024 => {
+                    return Err(self.err(format!("{at}.max_message_bytes"), Some(&name), "must be at least 1024"));
+                }
+                Some(n) => n,
+                None => 16 << 20,
+            };
+            // ---- Traffic management (issue 4) ----
+            let own = crate::traffic::TargetTrafficSpec {
+                timeouts: t.timeouts,
+                retries: t.retries,
+                concurrency: t.concurrency,
+                health: t.health,
+                circuit_breaker: t.circuit_breaker,
+            };
+            if t.load_balancing.is_some() && endpoints.len() < 2 {
+                return Err(self.err(
+                    format!("{at}.load_balancing"),
+                    Some(&name),
+                    "needs an HTTP target with several `urls`",
+                ));
+            }
+            let traffic = crate::traffic::resolve(
+                &own,
+                &spec.traffic.defaults,
+                t.request_timeout.map(|d| d.0),
+                t.load_balancing,
+                endpoints,
+            )
+            .map_err(|(field, message)| self.err(format!("{at}.{field}"), Some(&name), message))?;
             targets.push(Target {
                 name: Arc::from(name),
                 transport,
                 tools,
                 session,
                 connect_timeout: t.connect_timeout.map_or(Duration::from_secs(connect_default), |d| d.0),
-                request_timeout: t.request_timeout.map_or(Duration::from_secs(300), |d| d.0),
+                request_timeout: traffic.timeouts.call,
                 forward_authorization: t.forward_authorization,
+                log_arguments: t.log_arguments,
+                log_results: t.log_results,
+                // ---- Limits and supervision (issue 4) ----
+                max_message_bytes,
+                max_processes: t.max_processes.unwrap_or(0),
+                traffic,
             });
         }
+        // ---- Traffic management (issue 4) ----
+        let mut rate_limits = Vec::with_capacity(spec.traffic.rate_limits.len());
+        for (i, r) in spec.traffic.rate_limits.iter().enumerate() {
+            let limit = crate::traffic::rate_limit(r).map_err(|(field, message)| {
+                self.err(format!("traffic.rate_limits[{i}].{field}"), Some(&r.rate), message)
+            })?;
+            rate_limits.push(limit);
+        }
+        // Defaults are validated even when every target overrides them.
+        crate::traffic::resolve(&spec.traffic.defaults, &Default::default(), None, None, Vec::new())
+            .map_err(|(field, message)| self.err(format!("traffic.defaults.{field}"), None, message))?;
+        // ---- Observability (issue 5) ----
+        let metrics = self.metrics(&spec.observability.metrics, &listen)?;
+        let access_log = self.access_log(&spec.observability.access_log);
+        let min_targets_up = spec.observability.readiness.min_targets_up;
         let auth = match &spec.auth {
             Some(a) => mcpgate_auth::Authenticator::build(a, self.base).map_err(|e| self.auth_err(e))?,
             None => mcpgate_auth::Authenticator::disabled(),
@@ -329,6 +399,182 @@ impl Validator<'_> {
             targets,
             auth: Arc::new(auth),
             policy: Arc::new(policy),
+            shutdown: crate::Shutdown {
+                announce: spec.shutdown.announce.0,
+                drain_timeout: spec.shutdown.drain_timeout.0,
+            },
+            supervision: self.supervision(&spec.supervision)?,
+            observability: crate::Observability {
+                tracing: spec.observability.tracing.map(|t| self.tracing(t)).transpose()?,
+                metrics,
+                access_log,
+                min_targets_up,
+            },
+            rate_limits,
+        })
+    }
+
+    // ---- Observability (issue 5) ----
+    fn metrics(&self, m: &crate::spec::MetricsSpec, listen: &Listen) -> Result<crate::Metrics, ConfigError> {
+        let at = "observability.metrics";
+        let p = &m.path;
+        if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
+            return Err(self.err(
+                format!("{at}.path"),
+                Some(p),
+                format!("`{p}` must be an absolute path like /metrics"),
+            ));
+        }
+        let address = match &m.address {
+            None => None,
+            Some(a) => Some(a.parse().map_err(|_| {
+                self.err(
+                    format!("{at}.address"),
+                    Some(a),
+                    format!("`{a}` is not a socket address like 127.0.0.1:9464"),
+                )
+            })?),
+        };
+        if m.enabled && address.is_none() {
+            let taken = [
+                listen.mcp_path.as_str(),
+                listen.sse_path.as_str(),
+                listen.message_path.as_str(),
+                "/healthz",
+                "/readyz",
+            ];
+            if taken.contains(&p.as_str()) || p.starts_with(mcpgate_auth::metadata::WELL_KNOWN) {
+                return Err(self.err(
+                    format!("{at}.path"),
+                    Some(p),
+                    format!("path `{p}` is already served by the main listener"),
+                ));
+            }
+        }
+        if address.is_some() && address == Some(listen.address) {
+            return Err(self.err(
+                format!("{at}.address"),
+                m.address.as_deref(),
+                "must differ from listen.address (leave it out to serve metrics on the main listener)",
+            ));
+        }
+        if m.max_tools_per_target == 0 {
+            return Err(self.err(format!("{at}.max_tools_per_target"), None, "must be at least 1"));
+        }
+        Ok(crate::Metrics {
+            enabled: m.enabled,
+            path: m.path.clone(),
+            address,
+            max_tools_per_target: m.max_tools_per_target,
+        })
+    }
+
+    fn access_log(&self, a: &crate::spec::AccessLogSpec) -> crate::AccessLog {
+        let output = match a.output.as_deref() {
+            None | Some("stderr") => crate::AccessLogOutput::Stderr,
+            Some("stdout") => crate::AccessLogOutput::Stdout,
+            Some(path) => crate::AccessLogOutput::File(self.relative(PathBuf::from(path))),
+        };
+        crate::AccessLog {
+            enabled: a.enabled,
+            format: a.format,
+            output,
+        }
+    }
+
+    fn tracing(&self, t: crate::spec::TracingSpec) -> Result<crate::Tracing, ConfigError> {
+        let at = "observability.tracing";
+        let o = t.otlp;
+        let mut endpoint = url::Url::parse(&o.endpoint).map_err(|e| {
+            self.err(
+                format!("{at}.otlp.endpoint"),
+                Some(&o.endpoint),
+                format!("`{}` is not a URL: {e}", o.endpoint),
+            )
+        })?;
+        if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
+            return Err(self.err(
+                format!("{at}.otlp.endpoint"),
+                Some(&o.endpoint),
+                "must be an http:// or https:// URL with a host",
+            ));
+        }
+        if o.protocol == crate::spec::OtlpProtocol::HttpProtobuf && endpoint.path() == "/" {
+            endpoint.set_path("/v1/traces");
+        }
+        let mut headers = Vec::with_capacity(o.headers.len());
+        for (k, v) in o.headers {
+            // gRPC metadata keys are lower-case header names; HTTP accepts those too.
+            let valid = !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                && !k.to_ascii_lowercase().ends_with("-bin");
+            if !valid {
+                return Err(self.err(
+                    format!("{at}.otlp.headers"),
+                    Some(&k),
+                    format!("`{k}` is not a valid header name"),
+                ));
+            }
+            let v = self.secret(&format!("{at}.otlp.headers.{k}"), v)?;
+            if v.expose().bytes().any(|b| !(b == b'\t' || (0x20..0x7f).contains(&b))) {
+                return Err(self.err(
+                    format!("{at}.otlp.headers.{k}"),
+                    None,
+                    "the value must be visible ASCII (spaces and tabs allowed)",
+                ));
+            }
+            headers.push((k.to_ascii_lowercase(), v));
+        }
+        if !(0.0..=1.0).contains(&t.sampling_ratio) {
+            return Err(self.err(
+                format!("{at}.sampling_ratio"),
+                None,
+                format!("{} is not between 0 and 1", t.sampling_ratio),
+            ));
+        }
+        if t.service_name.trim().is_empty() {
+            return Err(self.err(format!("{at}.service_name"), None, "must not be empty"));
+        }
+        let timeout = o.timeout.map_or(Duration::from_secs(10), |d| d.0);
+        if timeout < Duration::from_millis(10) {
+            return Err(self.err(format!("{at}.otlp.timeout"), None, "must be at least 10ms"));
+        }
+        Ok(crate::Tracing {
+            endpoint,
+            protocol: o.protocol,
+            headers,
+            timeout,
+            sampling_ratio: t.sampling_ratio,
+            service_name: t.service_name,
+        })
+    }
+
+    // ---- Operations (issue 4) ----
+    fn supervision(&self, s: &crate::spec::SupervisionSpec) -> Result<crate::Supervision, ConfigError> {
+        if s.backoff_initial.0 < Duration::from_millis(10) {
+            return Err(self.err("supervision.backoff_initial", None, "must be at least 10ms"));
+        }
+        if s.backoff_max.0 < s.backoff_initial.0 {
+            return Err(self.err(
+                "supervision.backoff_max",
+                None,
+                "must not be shorter than backoff_initial",
+            ));
+        }
+        if s.crash_loop_restarts < 2 {
+            return Err(self.err("supervision.crash_loop_restarts", None, "must be at least 2"));
+        }
+        if s.stderr_lines > 10_000 {
+            return Err(self.err("supervision.stderr_lines", None, "must be at most 10000"));
+        }
+        Ok(crate::Supervision {
+            backoff_initial: s.backoff_initial.0,
+            backoff_max: s.backoff_max.0,
+            crash_loop_restarts: s.crash_loop_restarts,
+            crash_loop_window: s.crash_loop_window.0,
+            crash_loop_backoff: s.crash_loop_backoff.0.max(s.backoff_max.0),
+            stderr_lines: s.stderr_lines,
         })
     }
 
@@ -336,21 +582,33 @@ impl Validator<'_> {
         self.err(e.field, e.needle.as_deref(), e.message)
     }
 
-    fn http(&self, at: &str, h: HttpSpec) -> Result<(url::Url, Vec<(String, Secret)>), ConfigError> {
-        let url = url::Url::parse(&h.url).map_err(|e| {
-            self.err(
-                format!("{at}.url"),
-                Some(&h.url),
-                format!("`{}` is not a URL: {e}", h.url),
-            )
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(self.err(
-                format!("{at}.url"),
-                Some(&h.url),
-                "only http and https URLs are supported",
-            ));
+    /// An HTTP transport: the first URL, the headers, and every URL (`url`, or `urls` for
+    /// replicas).
+    fn http(&self, at: &str, h: HttpSpec) -> Result<HttpParts, ConfigError> {
+        let (field, written) = match (h.url, h.urls.is_empty()) {
+            (Some(u), true) => ("url", vec![u]),
+            (None, false) => ("urls", h.urls),
+            (Some(_), false) => return Err(self.err(at, None, "give either `url` or `urls`, not both")),
+            (None, true) => return Err(self.err(at, None, "needs a `url` (or `urls` for replicas)")),
+        };
+        let mut all = Vec::with_capacity(written.len());
+        for (j, text) in written.iter().enumerate() {
+            let f = if field == "url" {
+                format!("{at}.url")
+            } else {
+                format!("{at}.urls[{j}]")
+            };
+            let url = url::Url::parse(text)
+                .map_err(|e| self.err(f.clone(), Some(text), format!("`{text}` is not a URL: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(self.err(f, Some(text), "only http and https URLs are supported"));
+            }
+            if all.contains(&url) {
+                return Err(self.err(f, Some(text), format!("`{text}` is listed twice")));
+            }
+            all.push(url);
         }
+        let url = all[0].clone();
         let mut headers = Vec::with_capacity(h.headers.len());
         for (k, v) in h.headers {
             let valid = !k.is_empty()
@@ -373,7 +631,7 @@ impl Validator<'_> {
             }
             headers.push((k, v));
         }
-        Ok((url, headers))
+        Ok((url, headers, all))
     }
 
     /// Expands `${NAME}` from the environment; `${MCPGATE_EXE}` is this mcpgate executable
@@ -528,6 +786,156 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("c.json:2:"), "{e}");
+    }
+
+    #[test]
+    fn tracing_is_off_unless_configured() {
+        assert!(load("targets: []").unwrap().observability.tracing.is_none());
+    }
+
+    #[test]
+    fn tracing_otlp_settings() {
+        // SAFETY: tests of this module read this variable only.
+        unsafe { std::env::set_var("MCPGATE_TEST_OTLP_KEY", "k3y") };
+        let c = load(
+            "observability:\n  tracing:\n    otlp:\n      endpoint: http://127.0.0.1:4318\n      headers: {X-Api-Key: {env: MCPGATE_TEST_OTLP_KEY}}\n",
+        )
+        .unwrap();
+        let t = c.observability.tracing.as_ref().unwrap();
+        assert_eq!(t.endpoint.as_str(), "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(t.protocol, crate::OtlpProtocol::HttpProtobuf);
+        assert_eq!(t.headers[0].0, "x-api-key");
+        assert_eq!(t.headers[0].1.expose(), "k3y");
+        assert_eq!((t.sampling_ratio, t.service_name.as_str()), (1.0, "mcpgate"));
+        assert_eq!(t.timeout, std::time::Duration::from_secs(10));
+        assert!(!format!("{c:?}").contains("k3y"));
+
+        let c = load(
+            "observability:\n  tracing:\n    sampling_ratio: 0.25\n    service_name: gw\n    otlp: {endpoint: 'http://c:4317', protocol: grpc, timeout: 2s}\n",
+        )
+        .unwrap();
+        let t = c.observability.tracing.unwrap();
+        assert_eq!(t.endpoint.as_str(), "http://c:4317/");
+        assert_eq!(t.protocol, crate::OtlpProtocol::Grpc);
+        assert_eq!((t.sampling_ratio, t.service_name.as_str()), (0.25, "gw"));
+        // An explicit path is kept as written.
+        let c = load("observability:\n  tracing:\n    otlp: {endpoint: 'https://c/otlp/traces'}\n").unwrap();
+        assert_eq!(
+            c.observability.tracing.unwrap().endpoint.as_str(),
+            "https://c/otlp/traces"
+        );
+    }
+
+    #[test]
+    fn tracing_errors_name_the_field() {
+        let cases = [
+            (
+                "observability:\n  tracing:\n    otlp: {endpoint: 'ftp://c'}\n",
+                "observability.tracing.otlp.endpoint",
+            ),
+            (
+                "observability:\n  tracing:\n    otlp: {endpoint: 'not a url'}\n",
+                "observability.tracing.otlp.endpoint",
+            ),
+            (
+                "observability:\n  tracing:\n    sampling_ratio: 1.5\n    otlp: {endpoint: 'http://c'}\n",
+                "observability.tracing.sampling_ratio",
+            ),
+            (
+                "observability:\n  tracing:\n    otlp: {endpoint: 'http://c', headers: {'a b': x}}\n",
+                "observability.tracing.otlp.headers",
+            ),
+            (
+                "observability:\n  tracing:\n    otlp: {endpoint: 'http://c', headers: {a: \"x\\ny\"}}\n",
+                "observability.tracing.otlp.headers.a",
+            ),
+            (
+                "observability:\n  tracing:\n    otlp: {endpoint: 'http://c', protocol: http/json}\n",
+                "unknown variant",
+            ),
+            (
+                "observability:\n  tracing:\n    otlp: {endpoint: 'http://c'}\n    ratio: 1\n",
+                "unknown field",
+            ),
+            ("observability:\n  tracing: {}\n", "missing field `otlp`"),
+        ];
+        for (yaml, want) in cases {
+            let e = load(yaml).unwrap_err();
+            assert!(e.contains(want), "{yaml}: {e}");
+        }
+    }
+
+    #[test]
+    fn metrics_and_access_log_defaults() {
+        let c = load("targets: []").unwrap();
+        let o = &c.observability;
+        assert_eq!(o.metrics, crate::Metrics::default());
+        assert!(o.metrics.enabled && o.metrics.address.is_none() && o.metrics.path == "/metrics");
+        assert!(!o.access_log.enabled);
+        assert_eq!(o.access_log.output, crate::AccessLogOutput::Stderr);
+        assert_eq!(o.min_targets_up, None);
+    }
+
+    #[test]
+    fn metrics_access_log_and_readiness_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(
+            &file,
+            "observability:\n  metrics: {address: '127.0.0.1:9464', path: /m, max_tools_per_target: 5}\n  access_log: {enabled: true, format: text, output: logs/access.log}\n  readiness: {min_targets_up: 2}\ntargets:\n  - name: a\n    stdio: {command: x}\n    log_arguments: true\n",
+        )
+        .unwrap();
+        let c = Config::load(&file).unwrap();
+        let o = &c.observability;
+        assert_eq!(o.metrics.address, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!((o.metrics.path.as_str(), o.metrics.max_tools_per_target), ("/m", 5));
+        assert_eq!(o.access_log.format, crate::AccessLogFormat::Text);
+        assert_eq!(
+            o.access_log.output,
+            crate::AccessLogOutput::File(dir.path().join("logs/access.log"))
+        );
+        assert_eq!(o.min_targets_up, Some(2));
+        assert!(c.targets[0].log_arguments && !c.targets[0].log_results);
+        let c = load("observability:\n  access_log: {enabled: true, output: stdout}\n").unwrap();
+        assert_eq!(c.observability.access_log.output, crate::AccessLogOutput::Stdout);
+    }
+
+    #[test]
+    fn metrics_errors_name_the_field() {
+        let cases = [
+            (
+                "observability:\n  metrics: {path: metrics}\n",
+                "observability.metrics.path: `metrics` must be an absolute path",
+            ),
+            (
+                "observability:\n  metrics: {path: /mcp}\n",
+                "observability.metrics.path: path `/mcp` is already served",
+            ),
+            ("observability:\n  metrics: {path: /readyz}\n", "already served"),
+            (
+                "observability:\n  metrics: {address: nowhere}\n",
+                "observability.metrics.address: `nowhere` is not a socket address",
+            ),
+            (
+                "listen: {address: '127.0.0.1:9000'}\nobservability:\n  metrics: {address: '127.0.0.1:9000'}\n",
+                "must differ from listen.address",
+            ),
+            (
+                "observability:\n  metrics: {max_tools_per_target: 0}\n",
+                "observability.metrics.max_tools_per_target: must be at least 1",
+            ),
+            ("observability:\n  access_log: {format: xml}\n", "unknown variant `xml`"),
+            (
+                "observability:\n  readiness: {min_targets: 1}\n",
+                "unknown field `min_targets`",
+            ),
+        ];
+        for (yaml, want) in cases {
+            let e = load(yaml).unwrap_err();
+            assert!(e.contains(want), "{yaml}: {e}");
+        }
+        // A separate listener frees the path on the main one.
+        assert!(load("observability:\n  metrics: {path: /mcp, address: '127.0.0.1:9464'}\n").is_ok());
     }
 
     #[test]

@@ -34,6 +34,209 @@ pub struct FileSpec {
     /// authentication on, whatever no rule allows is denied.
     #[serde(default)]
     pub policies: Vec<RuleSpec>,
+    // ---- Operations (issue 4: drain, supervision) ----
+    /// What happens on SIGTERM/SIGINT.
+    #[serde(default)]
+    pub shutdown: ShutdownSpec,
+    /// How stdio servers (and every target's main session) are restarted.
+    #[serde(default)]
+    pub supervision: SupervisionSpec,
+    // ---- Traffic management (issue 4: rate limits, target defaults) ----
+    /// Rate limits and defaults for every target's timeouts, retries, concurrency, health
+    /// checks and circuit breaker.
+    #[serde(default)]
+    pub traffic: crate::traffic::TrafficSpec,
+    // ---- Observability (issue 5) ----
+    /// Metrics, access log and traces.
+    #[serde(default)]
+    pub observability: ObservabilitySpec,
+}
+
+/// Telemetry: what the gateway tells operators about the calls it serves.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObservabilitySpec {
+    /// OpenTelemetry traces exported over OTLP. Absent (the default): no spans are made at all.
+    #[serde(default)]
+    pub tracing: Option<TracingSpec>,
+    /// Prometheus metrics (on by default, at `/metrics` on the main listener).
+    #[serde(default)]
+    pub metrics: MetricsSpec,
+    /// One line per MCP request (off by default).
+    #[serde(default)]
+    pub access_log: AccessLogSpec,
+    /// When `/readyz` reports ready.
+    #[serde(default)]
+    pub readiness: ReadinessSpec,
+}
+
+/// Prometheus metrics.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSpec {
+    /// Record and serve metrics. Default `true`; `false` also removes the endpoint.
+    pub enabled: bool,
+    /// Path of the endpoint. Default `/metrics`.
+    pub path: String,
+    /// `host:port` of a separate listener that serves only the metrics endpoint (and
+    /// `/healthz`, `/readyz`); when set, the main listener no longer serves it. Default: none
+    /// (served on the main listener, without authentication).
+    pub address: Option<String>,
+    /// Distinct `tool` label values kept per target; calls to further tools are counted under
+    /// the tool `__other__`. Default 1000.
+    pub max_tools_per_target: usize,
+}
+
+impl Default for MetricsSpec {
+    fn default() -> Self {
+        MetricsSpec {
+            enabled: true,
+            path: "/metrics".into(),
+            address: None,
+            max_tools_per_target: 1000,
+        }
+    }
+}
+
+/// The access log.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessLogSpec {
+    /// Write one line per MCP request. Default `false`.
+    pub enabled: bool,
+    /// `json` (default: one object per line, for log pipelines) or `text` (for a terminal).
+    pub format: AccessLogFormat,
+    /// `stderr` (default), `stdout`, or a file path (appended to; relative to the config file).
+    pub output: Option<String>,
+}
+
+/// Access log line format.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessLogFormat {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Human-readable `key=value` text.
+    Text,
+}
+
+/// Readiness (`/readyz`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadinessSpec {
+    /// Ready only while at least this many targets are connected. Absent (default): ready
+    /// once every target has settled (is up or has failed), whatever their number up.
+    pub min_targets_up: Option<usize>,
+}
+
+/// OpenTelemetry tracing: one span per client request, one child per upstream call.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingSpec {
+    /// Where spans are sent.
+    pub otlp: OtlpSpec,
+    /// Fraction of new traces (requests without a sampled parent) that are recorded, 0 to 1.
+    /// A request whose caller sent a `traceparent` follows the caller's sampling decision.
+    /// Default 1 (every request).
+    #[serde(default = "default_sampling_ratio")]
+    pub sampling_ratio: f64,
+    /// `service.name` of the exported resource. Default `mcpgate`.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+}
+
+fn default_sampling_ratio() -> f64 {
+    1.0
+}
+
+fn default_service_name() -> String {
+    "mcpgate".into()
+}
+
+/// An OTLP collector endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpSpec {
+    /// `http://` or `https://` URL. For `http/protobuf`, a URL without a path gets the
+    /// standard `/v1/traces`; for `grpc`, the collector's address (e.g. `http://127.0.0.1:4317`).
+    pub endpoint: String,
+    /// `http/protobuf` (default) or `grpc`.
+    #[serde(default)]
+    pub protocol: OtlpProtocol,
+    /// Headers (HTTP) or metadata (gRPC) sent with every export, e.g. an API key; values may
+    /// be secrets (`{ env: NAME }`, `{ file: PATH }`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, SecretSpec>,
+    /// Bound on one export request. Default `10s`.
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// OTLP transport.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum OtlpProtocol {
+    /// Protobuf over HTTP POST (port 4318 by convention).
+    #[default]
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    /// gRPC (port 4317 by convention).
+    #[serde(rename = "grpc")]
+    Grpc,
+}
+
+/// Graceful shutdown.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownSpec {
+    /// After the first SIGTERM/SIGINT, `/readyz` answers 503 and new sessions are refused for
+    /// this long before the listener closes, so a load balancer can stop sending. Default `0s`.
+    pub announce: HumanDuration,
+    /// Time allowed for in-flight requests to finish once draining; then they are cancelled,
+    /// streams end and upstreams are closed. Default `30s`.
+    pub drain_timeout: HumanDuration,
+}
+
+impl Default for ShutdownSpec {
+    fn default() -> Self {
+        ShutdownSpec {
+            announce: HumanDuration(std::time::Duration::ZERO),
+            drain_timeout: HumanDuration(std::time::Duration::from_secs(30)),
+        }
+    }
+}
+
+/// Restarts of targets' main upstream sessions (a stdio server's process).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisionSpec {
+    /// First delay before reconnecting a target that failed or closed. Default `250ms`.
+    pub backoff_initial: HumanDuration,
+    /// Largest delay between attempts (doubling from `backoff_initial`). Default `30s`.
+    pub backoff_max: HumanDuration,
+    /// This many failures (crashes or failed starts) within `crash_loop_window` put the target
+    /// in the `crash_loop` state. Default 5.
+    pub crash_loop_restarts: u32,
+    /// Window for counting failures. Default `60s`.
+    pub crash_loop_window: HumanDuration,
+    /// Delay between attempts while in `crash_loop`. Default `5m`.
+    pub crash_loop_backoff: HumanDuration,
+    /// Last stderr lines kept per stdio target, shown in `/readyz` and by
+    /// `mcpgate check --connect`. Default 20; 0 keeps none.
+    pub stderr_lines: usize,
+}
+
+impl Default for SupervisionSpec {
+    fn default() -> Self {
+        SupervisionSpec {
+            backoff_initial: HumanDuration(std::time::Duration::from_millis(250)),
+            backoff_max: HumanDuration(std::time::Duration::from_secs(30)),
+            crash_loop_restarts: 5,
+            crash_loop_window: HumanDuration(std::time::Duration::from_secs(60)),
+            crash_loop_backoff: HumanDuration(std::time::Duration::from_secs(300)),
+            stderr_lines: 20,
+        }
+    }
 }
 
 /// The downstream listener.
@@ -65,6 +268,18 @@ pub struct ListenSpec {
     /// Items per page of merged `*/list` results; 0 (default) returns every item in one
     /// page. Cursors are the gateway's own and opaque.
     pub page_size: usize,
+    // ---- Limits (issue 4) ----
+    /// Deepest nesting of arrays and objects accepted in a client message; deeper gets a
+    /// JSON-RPC -32600 error naming this limit. Default 64.
+    pub max_json_depth: usize,
+    /// Live sessions in total; `initialize` beyond gets HTTP 503. Default 10000; 0: no limit.
+    pub max_sessions: usize,
+    /// Live sessions per identity (JWT subject or API key; anonymous clients count as one
+    /// identity); `initialize` beyond gets HTTP 429. Default 0 (no limit).
+    pub max_sessions_per_identity: usize,
+    /// Concurrent GET (SSE) connections per session, counting resumptions; more get HTTP 429.
+    /// Default 4.
+    pub max_streams_per_session: usize,
 }
 
 impl Default for ListenSpec {
@@ -81,6 +296,10 @@ impl Default for ListenSpec {
             max_body_bytes: 4 << 20,
             resume_buffer: 64,
             page_size: 0,
+            max_json_depth: 64,
+            max_sessions: 10_000,
+            max_sessions_per_identity: 0,
+            max_streams_per_session: 4,
         }
     }
 }
@@ -165,6 +384,42 @@ pub struct TargetSpec {
     /// client's token never leaves the gateway; use `headers` for upstream credentials).
     #[serde(default)]
     pub forward_authorization: bool,
+    // ---- Observability (issue 5) ----
+    /// Put the arguments of this target's `tools/call`, `prompts/get` and
+    /// `completion/complete` requests in the access log (default `false`: never logged).
+    #[serde(default)]
+    pub log_arguments: bool,
+    /// Put this target's results in the access log (default `false`). Results can be large.
+    #[serde(default)]
+    pub log_results: bool,
+    // ---- Traffic management (issue 4): see `traffic.rs` ----
+    /// Timeouts per method class (`list`, `call`, `max_call`).
+    #[serde(default)]
+    pub timeouts: Option<crate::traffic::TimeoutsSpec>,
+    /// Retries of requests that are safe to repeat, within a retry budget.
+    #[serde(default)]
+    pub retries: Option<crate::traffic::RetriesSpec>,
+    /// Limit on requests in flight to this target, with a bounded wait.
+    #[serde(default)]
+    pub concurrency: Option<crate::traffic::ConcurrencySpec>,
+    /// Active health checks (`ping`).
+    #[serde(default)]
+    pub health: Option<crate::traffic::HealthSpec>,
+    /// Circuit breaking after consecutive failures.
+    #[serde(default)]
+    pub circuit_breaker: Option<crate::traffic::CircuitBreakerSpec>,
+    /// `round_robin` (default) or `least_outstanding`, for HTTP targets with several `urls`.
+    #[serde(default)]
+    pub load_balancing: Option<crate::traffic::LoadBalancing>,
+    // ---- Limits and supervision (issue 4) ----
+    /// Largest message (stdout line, HTTP body or SSE event) accepted from this target; a
+    /// larger one fails its request with -32004. Default 16 MiB.
+    #[serde(default)]
+    pub max_message_bytes: Option<usize>,
+    /// `per_client` targets: most upstream sessions (for stdio: processes) open at once; a
+    /// client needing one more gets -32001. Default 0 (no limit).
+    #[serde(default)]
+    pub max_processes: Option<usize>,
 }
 
 /// A child process.
@@ -190,7 +445,12 @@ pub struct StdioSpec {
 #[serde(deny_unknown_fields)]
 pub struct HttpSpec {
     /// URL of the SSE stream (`sse`) or the MCP endpoint (`streamable_http`).
-    pub url: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Several URLs of replicas of the same server, instead of `url` (traffic management:
+    /// load balancing with session affinity).
+    #[serde(default)]
+    pub urls: Vec<String>,
     /// Extra request headers; values may come from the environment or a file.
     #[serde(default)]
     pub headers: BTreeMap<String, SecretSpec>,

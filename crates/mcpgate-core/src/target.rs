@@ -107,12 +107,18 @@ pub struct TargetRt {
     fill: [tokio::sync::Mutex<()>; 4],
     /// Number of main-session (re)starts, for operators.
     pub restarts: AtomicU64,
+    /// Supervision state: stop signal, crash loop, stderr tail, per-client session count.
+    pub ops: crate::supervision::TargetOps,
+    /// Traffic management: endpoints, circuit breakers, concurrency limit, retry budget.
+    pub traffic: crate::traffic::TargetTraffic,
 }
 
 impl TargetRt {
-    pub(crate) fn new(cfg: Target) -> Self {
+    pub(crate) fn new(cfg: Target, ops: crate::supervision::TargetOps) -> Self {
         let spec = transport_spec(&cfg);
+        let traffic = crate::traffic::TargetTraffic::new(&cfg.traffic, &spec);
         TargetRt {
+            ops,
             cfg,
             spec,
             main: watch::Sender::new(MainState::Connecting),
@@ -120,6 +126,7 @@ impl TargetRt {
             generation: Default::default(),
             fill: Default::default(),
             restarts: AtomicU64::new(0),
+            traffic,
         }
     }
 
@@ -160,6 +167,17 @@ impl TargetRt {
         }
     }
 
+    /// `(readOnlyHint, idempotentHint)` of upstream tool `name`, from the cached list.
+    pub(crate) fn tool_hints(&self, name: &str) -> Option<(bool, bool)> {
+        let tools = self.lists[ListKind::Tools as usize].load_full()?;
+        let tool = tools
+            .iter()
+            .find(|t| mcpgate_proto::raw::str_member(t, "name").is_some_and(|n| n.as_str() == name))?;
+        let ann = mcpgate_proto::raw::member(tool, "annotations")?;
+        let flag = |k: &str| mcpgate_proto::raw::member(&ann, k).is_some_and(|v| v.as_bytes() == b"true");
+        Some((flag("readOnlyHint"), flag("idempotentHint")))
+    }
+
     /// Drops the cached lists of these kinds.
     pub(crate) fn invalidate(&self, kinds: &[ListKind]) {
         for k in kinds {
@@ -169,7 +187,12 @@ impl TargetRt {
     }
 
     /// The target's full list of `kind` (all upstream pages), from cache when valid.
-    pub(crate) async fn list(&self, kind: ListKind, wait: Duration) -> Result<Arc<Vec<RawJson>>, GatewayError> {
+    pub(crate) async fn list(
+        &self,
+        kind: ListKind,
+        wait: Duration,
+        tracing: Option<&crate::trace::Tracing>,
+    ) -> Result<Arc<Vec<RawJson>>, GatewayError> {
         let i = kind as usize;
         if let Some(v) = self.lists[i].load_full() {
             return Ok(v);
@@ -181,13 +204,27 @@ impl TargetRt {
         let generation = self.generation[i].load(Ordering::Acquire);
         let up = self.main_upstream(wait).await?;
         let items = if has_capability(&up.init.capabilities, kind.capability()) {
-            fetch_all(
-                &up,
-                kind,
-                self.cfg.request_timeout.min(Duration::from_secs(30)),
-                &self.cfg.name,
-            )
-            .await?
+            // A list is a read: retried on transient failures, within the retry budget.
+            self.traffic.count_request();
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let fetched = fetch_all(
+                    &up,
+                    kind,
+                    self.cfg.traffic.timeouts.list,
+                    &self.cfg.name,
+                    (tracing, &self.spec),
+                )
+                .await;
+                match fetched {
+                    Ok(items) => break items,
+                    Err(e) => match self.traffic.retry_after(&self.cfg.name, &e, attempt, true, true) {
+                        Some(wait) if !up.is_closed() => tokio::time::sleep(wait).await,
+                        _ => return Err(e),
+                    },
+                }
+            }
         } else {
             Vec::new()
         };
@@ -210,6 +247,7 @@ async fn fetch_all(
     kind: ListKind,
     timeout: Duration,
     target: &str,
+    (tracing, spec): (Option<&crate::trace::Tracing>, &mcpgate_upstream::TransportSpec),
 ) -> Result<Vec<RawJson>, GatewayError> {
     let mut items = Vec::new();
     let mut cursor: Option<RawJson> = None;
@@ -220,10 +258,13 @@ async fn fetch_all(
             e.set("cursor", c.clone());
             e.to_raw()
         });
-        let resp = tokio::time::timeout(timeout, up.conn.request(kind.method(), params))
+        let (pending, span) = crate::trace::send_request(tracing, target, spec, &up.conn, kind.method(), params);
+        let resp = tokio::time::timeout(timeout, pending)
             .await
-            .map_err(|_| GatewayError::Timeout { target: target.into() })?
-            .map_err(|e| GatewayError::from_upstream(target, e))?;
+            .map_err(|_| GatewayError::Timeout { target: target.into() })
+            .and_then(|r| r.map_err(|e| GatewayError::from_upstream(target, e)));
+        crate::trace::end_request(span, resp.as_ref());
+        let resp = resp?;
         if let Some(err) = resp.error_object() {
             return Err(GatewayError::Upstream {
                 target: target.into(),

@@ -26,6 +26,9 @@ pub struct Upstream {
     /// What the upstream said in `initialize`.
     pub init: Arc<InitializeResult>,
     pub(crate) routes: Arc<Routes>,
+    /// The target endpoint (replica) it is connected to: an index into the target's
+    /// `traffic.endpoints`.
+    pub endpoint: usize,
 }
 
 impl Upstream {
@@ -51,6 +54,8 @@ pub(crate) struct Routes {
     /// The upstream these routes belong to, set once connected and cleared when it closes
     /// (it refers back to the connection, so it must not outlive it).
     current: tokio::sync::watch::Sender<Option<Upstream>>,
+    /// The `max_processes` slot a per-client upstream session holds until it closes.
+    pub(crate) slot: Mutex<Option<crate::supervision::ProcessSlot>>,
 }
 
 impl Routes {
@@ -60,6 +65,7 @@ impl Routes {
             owner,
             in_flight: Mutex::new(HashMap::new()),
             current: tokio::sync::watch::Sender::new(None),
+            slot: Mutex::new(None),
         })
     }
 
@@ -162,6 +168,8 @@ impl Handler {
                     tracing::debug!(target = %self.routes.target, token, "Dropped progress for a finished or unknown request.");
                     return;
                 };
+                // Progress is a sign of life: it restarts the call's timeout (issue 4).
+                entry.alive.notify_one();
                 let Some(session) = entry.route.session.upgrade() else {
                     return;
                 };

@@ -52,6 +52,13 @@ pub(crate) async fn sse(
     caller: Option<axum::Extension<crate::auth::Caller>>,
     _headers: HeaderMap,
 ) -> Response {
+    if state.gw.is_draining() {
+        return jsonrpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::UPSTREAM_UNAVAILABLE,
+            "mcpgate is shutting down and accepts no new sessions; retry on another replica",
+        );
+    }
     let cfg = state.gw.config();
     let id = hex::encode(rand::random::<[u8; 16]>());
     let streams = SessionStreams::new(cfg.listen.resume_buffer, true);
@@ -84,7 +91,12 @@ pub(crate) async fn sse(
 }
 
 /// `POST /message?sessionId=…`.
-pub(crate) async fn message(State(state): State<AppState>, Query(q): Query<MessageQuery>, body: Bytes) -> Response {
+pub(crate) async fn message(
+    State(state): State<AppState>,
+    Query(q): Query<MessageQuery>,
+    headers: http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(id) = q.session_id else {
         return jsonrpc_error(
             StatusCode::BAD_REQUEST,
@@ -95,7 +107,7 @@ pub(crate) async fn message(State(state): State<AppState>, Query(q): Query<Messa
     let Some(conn) = state.legacy.lock().get(&id).cloned() else {
         return jsonrpc_error(StatusCode::NOT_FOUND, ErrorCode::INVALID_REQUEST, "Session not found");
     };
-    let msg = match Message::parse(body) {
+    let msg = match Message::parse_limited(body, state.gw.config().listen.max_json_depth) {
         Ok(m) => m,
         Err(e) => return jsonrpc_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     };
@@ -108,11 +120,12 @@ pub(crate) async fn message(State(state): State<AppState>, Query(q): Query<Messa
             );
         }
         let rid = msg.id.clone().expect("request");
-        match state.gw.initialize_as(
+        match state.gw.initialize_traced(
             DownstreamKind::LegacySse,
-            msg.params.as_ref(),
+            &msg,
             Box::new(GeneralStream(conn.streams.clone())),
             conn.caller.0.clone(),
+            &state.gw.trace_parent(&headers),
         ) {
             Ok((session, result)) => {
                 let _ = conn.session.set(session);
@@ -132,8 +145,9 @@ pub(crate) async fn message(State(state): State<AppState>, Query(q): Query<Messa
     if msg.kind() == MessageKind::Request {
         let gw = state.gw.clone();
         let streams = conn.streams.clone();
+        let parent = gw.trace_parent(&headers);
         tokio::spawn(async move {
-            if let Some(resp) = gw.handle(&session, msg, None).await {
+            if let Some(resp) = gw.handle_traced(&session, msg, None, &parent).await {
                 streams.write(0, &resp, false);
             }
         });

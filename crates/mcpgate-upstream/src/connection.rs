@@ -22,6 +22,25 @@ use crate::stdio::StdioTransport;
 use crate::streamable::StreamableTransport;
 use crate::{ConnectOptions, Inbound, InboundHandler, InitializeResult, TransportSpec, UpstreamError};
 
+/// W3C trace context of one upstream request, for the HTTP transports' headers.
+#[derive(Clone, Debug)]
+pub struct TraceHeaders {
+    /// `traceparent`.
+    pub traceparent: http::HeaderValue,
+    /// `tracestate`, when the trace has one.
+    pub tracestate: Option<http::HeaderValue>,
+}
+
+impl TraceHeaders {
+    /// Adds the headers to `h`.
+    pub(crate) fn apply(&self, h: &mut http::HeaderMap) {
+        h.insert(http::HeaderName::from_static("traceparent"), self.traceparent.clone());
+        if let Some(ts) = &self.tracestate {
+            h.insert(http::HeaderName::from_static("tracestate"), ts.clone());
+        }
+    }
+}
+
 /// State shared by a connection's handle, its transport tasks and its pending requests.
 pub(crate) struct Shared {
     /// Target name, for logs.
@@ -264,12 +283,18 @@ impl Transport {
         }
     }
 
-    /// Starts delivering request `id`; the returned driver (if any) must be polled.
-    fn start_request(&self, id: u64, body: Bytes) -> Result<Option<Driver>, UpstreamError> {
+    /// Starts delivering request `id`; the returned driver (if any) must be polled. `trace`
+    /// goes out as HTTP headers (stdio has none: the caller carries it in `params._meta`).
+    fn start_request(
+        &self,
+        id: u64,
+        body: Bytes,
+        trace: Option<&TraceHeaders>,
+    ) -> Result<Option<Driver>, UpstreamError> {
         match self {
             Transport::Stdio(t) => t.start(body),
-            Transport::Sse(t) => Ok(Some(t.post_driver(body))),
-            Transport::Streamable(t) => Ok(Some(t.request_driver(id, body))),
+            Transport::Sse(t) => Ok(Some(t.post_driver(body, trace.cloned()))),
+            Transport::Streamable(t) => Ok(Some(t.request_driver(id, body, trace.cloned()))),
         }
     }
 
@@ -392,6 +417,7 @@ impl Connection {
                     env,
                     cwd.as_deref(),
                     shared.clone(),
+                    opts.stderr.clone(),
                 )?),
                 TransportSpec::Sse { url, headers } => {
                     Transport::Sse(SseTransport::connect(&opts.http, url, headers, shared.clone()).await?)
@@ -486,13 +512,24 @@ impl Connection {
     /// Sends a request with a fresh upstream id; resolves to the response message (a result or
     /// a JSON-RPC error). Dropping the future forgets the pending entry.
     pub fn request(&self, method: &str, params: Option<RawJson>) -> PendingRequest {
+        self.send_request(method, params, None)
+    }
+
+    /// [`Connection::request`] with W3C trace context, sent as `traceparent`/`tracestate`
+    /// headers on the HTTP transports. stdio has no headers: put the context in
+    /// `params._meta` as well (the MCP convention, which serves every transport).
+    pub fn request_traced(&self, method: &str, params: Option<RawJson>, trace: &TraceHeaders) -> PendingRequest {
+        self.send_request(method, params, Some(trace))
+    }
+
+    fn send_request(&self, method: &str, params: Option<RawJson>, trace: Option<&TraceHeaders>) -> PendingRequest {
         let shared = &self.0.shared;
         let (id, rx) = match shared.pending.register() {
             (id, Ok(rx)) => (id, rx),
             (id, Err(e)) => return PendingRequest::failed(id, e),
         };
         let body = encode_request(id, method, params.as_ref(), self.0.transport.framing());
-        match self.0.transport.start_request(id, body) {
+        match self.0.transport.start_request(id, body, trace) {
             Ok(driver) => PendingRequest::new(id, shared.pending.clone(), rx, driver),
             Err(e) => {
                 shared.pending.forget(id);
@@ -530,6 +567,14 @@ impl Connection {
         self.0.version.get().copied().unwrap_or(self.0.requested_version)
     }
 
+    /// The session id a Streamable HTTP server assigned (`Mcp-Session-Id`), if any.
+    pub fn session_id(&self) -> Option<&str> {
+        match &self.0.transport {
+            Transport::Streamable(t) => t.session_id(),
+            _ => None,
+        }
+    }
+
     /// The target name this connection was opened for.
     pub fn target(&self) -> &Arc<str> {
         &self.0.shared.target
@@ -540,6 +585,14 @@ impl Connection {
         match &self.0.transport {
             Transport::Stdio(t) => Some(t.pid()),
             _ => None,
+        }
+    }
+
+    /// SIGKILLs a stdio server's process group at once, without a grace period (for a forced
+    /// exit); nothing on HTTP transports.
+    pub fn kill_now(&self) {
+        if let Transport::Stdio(t) = &self.0.transport {
+            crate::stdio::kill_group_now(t.pid());
         }
     }
 

@@ -23,6 +23,7 @@ mod error;
 mod http;
 mod pending;
 mod sse;
+mod stderr;
 mod stdio;
 mod streamable;
 
@@ -33,10 +34,11 @@ use std::time::Duration;
 use mcpgate_proto::{Message, RawJson};
 use url::Url;
 
-pub use connection::Connection;
+pub use connection::{Connection, TraceHeaders};
 pub use error::{BoxError, UpstreamError};
 pub use http::HttpClient;
 pub use pending::PendingRequest;
+pub use stderr::StderrTail;
 
 /// Default bound on one upstream message, SSE event or HTTP body: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 << 20;
@@ -93,6 +95,8 @@ pub struct ConnectOptions {
     pub max_message_bytes: usize,
     /// Shared HTTP client (connection pool).
     pub http: HttpClient,
+    /// stdio: where the last stderr lines of the process are kept (besides the log).
+    pub stderr: Option<Arc<StderrTail>>,
 }
 
 impl ConnectOptions {
@@ -111,6 +115,7 @@ impl ConnectOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             http,
+            stderr: None,
         }
     }
 }

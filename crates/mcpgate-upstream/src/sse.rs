@@ -12,7 +12,7 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use url::Url;
 
-use crate::connection::Shared;
+use crate::connection::{Shared, TraceHeaders};
 use crate::http::{EventStream, carries_message, drain, is_event_stream, media_type, status_error, to_uri};
 use crate::pending::Driver;
 use crate::{HttpClient, UpstreamError};
@@ -82,11 +82,20 @@ impl SseTransport {
 
     /// POSTs one message; the answer (if any) arrives on the SSE stream.
     pub(crate) async fn post(&self, body: Bytes) -> Result<(), UpstreamError> {
+        self.post_traced(body, None).await
+    }
+
+    async fn post_traced(&self, body: Bytes, trace: Option<TraceHeaders>) -> Result<(), UpstreamError> {
         let inner = &self.0;
-        let resp = inner
-            .http
-            .send(Method::POST, &inner.endpoint, &inner.post_headers, body)
-            .await?;
+        let headers = match &trace {
+            None => std::borrow::Cow::Borrowed(&inner.post_headers),
+            Some(t) => {
+                let mut h = inner.post_headers.clone();
+                t.apply(&mut h);
+                std::borrow::Cow::Owned(h)
+            }
+        };
+        let resp = inner.http.send(Method::POST, &inner.endpoint, &headers, body).await?;
         let status = resp.status();
         if status.is_success() {
             drain(resp, DRAIN_LIMIT).await;
@@ -101,9 +110,9 @@ impl SseTransport {
     }
 
     /// A driver that POSTs a request.
-    pub(crate) fn post_driver(&self, body: Bytes) -> Driver {
+    pub(crate) fn post_driver(&self, body: Bytes, trace: Option<TraceHeaders>) -> Driver {
         let this = self.clone();
-        Box::pin(async move { this.post(body).await })
+        Box::pin(async move { this.post_traced(body, trace).await })
     }
 }
 

@@ -20,9 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::UpstreamError;
 use crate::connection::Shared;
 use crate::pending::Driver;
+use crate::{StderrTail, UpstreamError};
 
 /// Messages queued for the writer before senders wait.
 const QUEUE: usize = 256;
@@ -58,6 +58,7 @@ impl StdioTransport {
         env: &[(String, String)],
         cwd: Option<&Path>,
         shared: Arc<Shared>,
+        tail: Option<Arc<StderrTail>>,
     ) -> Result<Self, UpstreamError> {
         let mut cmd = Command::new(command);
         cmd.args(args)
@@ -83,7 +84,7 @@ impl StdioTransport {
         let (eof_tx, eof_rx) = oneshot::channel();
         let writer = tokio::spawn(write_loop(stdin, rx, shared.clone()));
         tokio::spawn(read_loop(stdout, shared.clone(), eof_tx));
-        tokio::spawn(log_stderr(stderr, shared.target.clone(), terminated.clone()));
+        tokio::spawn(log_stderr(stderr, shared.target.clone(), tail, terminated.clone()));
         tokio::spawn(supervise(
             child,
             pid,
@@ -353,7 +354,7 @@ fn leading_number(s: &[u8]) -> Option<u64> {
     std::str::from_utf8(&s[..len]).ok()?.parse().ok()
 }
 
-async fn log_stderr(stderr: ChildStderr, target: Arc<str>, stop: CancellationToken) {
+async fn log_stderr(stderr: ChildStderr, target: Arc<str>, tail: Option<Arc<StderrTail>>, stop: CancellationToken) {
     let mut reader = BufReader::new(stderr);
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut cut = false;
@@ -375,19 +376,22 @@ async fn log_stderr(stderr: ChildStderr, target: Arc<str>, stop: CancellationTok
         cut |= piece.len() > room;
         reader.consume(used);
         if complete {
-            emit_stderr(&target, &line, cut);
+            emit_stderr(&target, tail.as_deref(), &line, cut);
             line.clear();
             cut = false;
         }
     }
     if !line.is_empty() {
-        emit_stderr(&target, &line, cut);
+        emit_stderr(&target, tail.as_deref(), &line, cut);
     }
 }
 
-fn emit_stderr(target: &str, line: &[u8], cut: bool) {
+fn emit_stderr(target: &str, tail: Option<&StderrTail>, line: &[u8], cut: bool) {
     let line = String::from_utf8_lossy(line.trim_ascii_end());
     if !line.is_empty() {
+        if let Some(tail) = tail {
+            tail.push(&line);
+        }
         tracing::info!(target = %target, line = %line, truncated = cut, "Upstream stderr.");
     }
 }
@@ -465,6 +469,11 @@ async fn reap_stragglers(pgid: u32) {
     while group_alive(pgid) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    signal_group(pgid, libc::SIGKILL);
+}
+
+/// SIGKILLs the process group `pgid` now.
+pub(crate) fn kill_group_now(pgid: u32) {
     signal_group(pgid, libc::SIGKILL);
 }
 

@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 use mcpgate_proto::Message;
 use url::Url;
 
-use crate::connection::{Shared, response_id};
+use crate::connection::{Shared, TraceHeaders, response_id};
 use crate::http::{
     EventStream, carries_message, drain, is_event_stream, is_json, media_type, read_limited, status_error, to_uri,
 };
@@ -161,13 +161,26 @@ impl StreamableTransport {
         Err(status_error(resp).await)
     }
 
+    /// The session id the server assigned, once known.
+    pub(crate) fn session_id(&self) -> Option<&str> {
+        self.0.session.get().and_then(|v| v.to_str().ok())
+    }
+
     async fn post(&self, body: Bytes) -> Result<Response<Incoming>, UpstreamError> {
+        self.post_traced(body, None).await
+    }
+
+    async fn post_traced(
+        &self,
+        body: Bytes,
+        trace: Option<&TraceHeaders>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         let had_session = self.0.session.get().is_some();
-        let resp = self
-            .0
-            .http
-            .send(Method::POST, &self.0.url, &self.post_headers(), body)
-            .await?;
+        let mut headers = self.post_headers();
+        if let Some(t) = trace {
+            t.apply(headers.to_mut());
+        }
+        let resp = self.0.http.send(Method::POST, &self.0.url, &headers, body).await?;
         self.capture_session(&resp);
         self.check(resp, had_session).await
     }
@@ -182,13 +195,13 @@ impl StreamableTransport {
     }
 
     /// A driver that POSTs request `id` and relays its answer.
-    pub(crate) fn request_driver(&self, id: u64, body: Bytes) -> Driver {
+    pub(crate) fn request_driver(&self, id: u64, body: Bytes, trace: Option<TraceHeaders>) -> Driver {
         let this = self.clone();
-        Box::pin(async move { this.exchange(id, body).await })
+        Box::pin(async move { this.exchange(id, body, trace).await })
     }
 
-    async fn exchange(self, id: u64, body: Bytes) -> Result<(), UpstreamError> {
-        let resp = self.post(body).await?;
+    async fn exchange(self, id: u64, body: Bytes, trace: Option<TraceHeaders>) -> Result<(), UpstreamError> {
+        let resp = self.post_traced(body, trace.as_ref()).await?;
         let max = self.0.shared.max_message_bytes;
         if is_event_stream(resp.headers()) {
             return self.relay(EventStream::new(resp, max), id).await;
