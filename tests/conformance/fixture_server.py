@@ -17,7 +17,15 @@ scenario descriptions and the 2025-11-25 specification say:
   also       logging/setLevel (per-session level, filters this server's log notifications),
              resources/subscribe + unsubscribe (per-session), completion/complete, ping.
 
-usage: python fixture_server.py --port PORT
+With --stateless-fixtures it also serves, as an ordinary session-based server, the tools that
+@modelcontextprotocol/conformance@0.2.0-alpha.12's 2026-07-28 server scenarios call
+(test_input_required_result_*, test_missing_capability, test_streaming_elicitation,
+test_logging_tool, test_trigger_tool_change, test_trigger_prompt_change, and the prompt
+test_input_required_result_prompt). They ask for input the session-based way (server→client
+sampling/createMessage, elicitation/create, roots/list on the request's stream) so that the
+gateway in front of this fixture has to bridge them to 2026-07-28 multi-round-trip results.
+
+usage: python fixture_server.py --port PORT [--stateless-fixtures]
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ import uvicorn
 
 import mcp.types as types
 from mcp.server.mcpserver import Context, MCPServer, UserMessage
+from mcp.server.mcpserver.prompts import Prompt
+from mcp.shared.message import ServerMessageMetadata
 from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
 from mcp.shared.exceptions import MCPDeprecationWarning
 
@@ -456,10 +466,140 @@ class MemoryEventStore(EventStore):
         return stream_id
 
 
+# ---- session-based implementations of the 2026-07-28 scenarios' tools (--stateless-fixtures) -----
+
+
+def _text(text: str, is_error: bool = False) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=is_error)
+
+
+async def _ask_name(ctx: Context, message: str, field: str) -> Any:
+    schema = {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}
+    result = await ctx.session.elicit_form(message, schema, related_request_id=ctx.request_id)
+    return (result.content or {}).get(field)
+
+
+async def _sample(ctx: Context, question: str) -> str:
+    result = await ctx.session.create_message(
+        messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text=question))],
+        max_tokens=100,
+        related_request_id=ctx.request_id,
+    )
+    blocks = result.content if isinstance(result.content, list) else [result.content]
+    return " ".join(block.text for block in blocks if isinstance(block, types.TextContent))
+
+
+async def _roots(ctx: Context) -> list[str]:
+    result = await ctx.session.send_request(
+        types.ListRootsRequest(),
+        types.ListRootsResult,
+        metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+    )
+    return [str(root.uri) for root in result.roots]
+
+
+def register_stateless_fixtures() -> None:
+    @mcp.tool(description="Asks the user's name (elicitation), then greets them")
+    async def test_input_required_result_elicitation(ctx: Context) -> types.CallToolResult:
+        return _text(f"Hello, {await _ask_name(ctx, 'What is your name?', 'name')}!")
+
+    @mcp.tool(description="Asks the client's LLM a question (sampling)")
+    async def test_input_required_result_sampling(ctx: Context) -> types.CallToolResult:
+        return _text(f"LLM response: {await _sample(ctx, 'What is the capital of France?')}")
+
+    @mcp.tool(description="Asks the client for its roots")
+    async def test_input_required_result_list_roots(ctx: Context) -> types.CallToolResult:
+        return _text(f"Roots: {', '.join(await _roots(ctx))}")
+
+    @mcp.tool(description="Asks for a confirmation (elicitation)")
+    async def test_input_required_result_request_state(ctx: Context) -> types.CallToolResult:
+        return _text(f"Confirmed: {await _ask_name(ctx, 'Please confirm', 'ok')}")
+
+    @mcp.tool(description="Asks for a confirmation (elicitation)")
+    async def test_input_required_result_tampered_state(ctx: Context) -> types.CallToolResult:
+        return _text(f"Confirmed: {await _ask_name(ctx, 'Please confirm', 'ok')}")
+
+    @mcp.tool(description="Asks for elicitation, sampling and roots at once")
+    async def test_input_required_result_multiple_inputs(ctx: Context) -> types.CallToolResult:
+        results: dict[str, Any] = {}
+
+        async def run(key: str, coro: Any) -> None:
+            results[key] = await coro
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run, "name", _ask_name(ctx, "What is your name?", "name"))
+            tg.start_soon(run, "answer", _sample(ctx, "Say hello"))
+            tg.start_soon(run, "roots", _roots(ctx))
+        return _text(f"name={results['name']}, answer={results['answer']}, roots={results['roots']}")
+
+    @mcp.tool(description="Asks two questions one after the other (two rounds of elicitation)")
+    async def test_input_required_result_multi_round(ctx: Context) -> types.CallToolResult:
+        name = await _ask_name(ctx, "What is your name?", "name")
+        color = await _ask_name(ctx, f"{name}, what is your favourite colour?", "color")
+        return _text(f"{name} likes {color}")
+
+    @mcp.tool(description="Uses sampling if the client can, and elicitation if it can")
+    async def test_input_required_result_capabilities(ctx: Context) -> types.CallToolResult:
+        answers: list[str] = []
+
+        async def sample() -> None:
+            answers.append(await _sample(ctx, "Say hello"))
+
+        async def elicit() -> None:
+            try:
+                answers.append(str(await _ask_name(ctx, "What is your name?", "name")))
+            except Exception as exc:  # the client cannot elicit: go on without it
+                answers.append(f"no elicitation ({exc})")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sample)
+            tg.start_soon(elicit)
+        return _text("; ".join(answers))
+
+    @mcp.tool(description="Needs sampling: fails without it")
+    async def test_missing_capability(ctx: Context) -> types.CallToolResult:
+        return _text(f"LLM response: {await _sample(ctx, 'Say hello')}")
+
+    @mcp.tool(description="Asks a question by elicitation while it runs")
+    async def test_streaming_elicitation(ctx: Context) -> types.CallToolResult:
+        return _text(f"Hello, {await _ask_name(ctx, 'What is your name?', 'name')}!")
+
+    @mcp.tool(description="Logs at info while it runs")
+    async def test_logging_tool(ctx: Context) -> str:
+        await ctx.info("Logging tool ran")
+        return "Logged"
+
+    changes = itertools.count(1)
+
+    @mcp.tool(description="Adds a tool and announces tools/list_changed")
+    async def test_trigger_tool_change(ctx: Context) -> str:
+        n = next(changes)
+        mcp.add_tool(lambda: "added", name=f"added_tool_{n}", description="Added at run time")
+        await ctx.session.send_tool_list_changed()
+        return f"added added_tool_{n}"
+
+    @mcp.tool(description="Adds a prompt and announces prompts/list_changed")
+    async def test_trigger_prompt_change(ctx: Context) -> str:
+        n = next(changes)
+        mcp.add_prompt(Prompt.from_function(lambda: "added", name=f"added_prompt_{n}", description="Added"))
+        await ctx.session.send_prompt_list_changed()
+        return f"added added_prompt_{n}"
+
+    @mcp.prompt(description="Asks for context (elicitation) before building the prompt")
+    async def test_input_required_result_prompt(ctx: Context) -> list[UserMessage]:
+        context = await _ask_name(ctx, "What context should the prompt use?", "context")
+        return [UserMessage(f"Prompt built with context: {context}")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
+    parser.add_argument(
+        "--stateless-fixtures", action="store_true", help="also serve the 2026-07-28 scenarios' tools"
+    )
     args = parser.parse_args()
+    if args.stateless_fixtures:
+        register_stateless_fixtures()
     app = mcp.streamable_http_app(host="127.0.0.1", event_store=MemoryEventStore(), retry_interval=1000)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 

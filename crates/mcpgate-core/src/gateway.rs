@@ -28,7 +28,7 @@ const MAX_UPSTREAM_MESSAGE: usize = 16 << 20;
 /// The federating MCP server. Cheap to clone.
 #[derive(Clone)]
 pub struct Gateway {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// Health of one target, for `/readyz`, `mcpgate check` and logs.
@@ -64,8 +64,8 @@ pub(crate) struct ProgressEntry {
 }
 
 pub(crate) struct Inner {
-    me: Weak<Inner>,
-    runtime: ArcSwap<Runtime>,
+    pub(crate) me: Weak<Inner>,
+    pub(crate) runtime: ArcSwap<Runtime>,
     sessions: RwLock<HashMap<Arc<str>, Arc<Session>>>,
     progress: Mutex<HashMap<u64, ProgressEntry>>,
     next_token: AtomicU64,
@@ -81,6 +81,8 @@ pub(crate) struct Inner {
     http: HttpClient,
     epoch: tokio::time::Instant,
     shutdown: CancellationToken,
+    /// Stateless (2026-07-28) clients: held multi-round-trip calls (issue 6).
+    pub(crate) modern: crate::modern::State,
 }
 
 fn gateway_client_info() -> RawJson {
@@ -112,6 +114,7 @@ impl Gateway {
             http,
             epoch: tokio::time::Instant::now(),
             shutdown: CancellationToken::new(),
+            modern: Default::default(),
         });
         for t in inner.runtime.load().targets.iter() {
             tokio::spawn(supervise(inner.me.clone(), t.clone(), inner.shutdown.child_token()));
@@ -438,7 +441,7 @@ async fn sweep_sessions(inner: Weak<Inner>, shutdown: CancellationToken) {
 }
 
 impl Inner {
-    fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
 
@@ -617,7 +620,7 @@ impl Inner {
     }
 
     /// The merged list of `kind`, built from the targets' caches when needed.
-    async fn merged(&self, kind: ListKind) -> Arc<Merged> {
+    pub(crate) async fn merged(&self, kind: ListKind) -> Arc<Merged> {
         let i = kind as usize;
         if let Some(m) = self.merged[i].load_full() {
             return m;
@@ -1169,7 +1172,9 @@ impl Inner {
     /// The upstream session serving `session` on `t`.
     async fn upstream_for(&self, t: &Arc<TargetRt>, session: &Arc<Session>) -> Result<Upstream, GatewayError> {
         let wait = t.cfg.connect_timeout;
-        if t.cfg.session == SessionMode::Shared {
+        // A stateless (2026-07-28) request has no session to give an upstream session to: it
+        // uses the target's main one (see modern/mod.rs).
+        if t.cfg.session == SessionMode::Shared || session.kind == DownstreamKind::Modern {
             return t.main_upstream(wait).await;
         }
         if let MainState::Down { error } = &*t.main.borrow() {

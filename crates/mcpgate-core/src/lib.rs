@@ -11,6 +11,7 @@ mod authz;
 pub mod error;
 mod gateway;
 mod lists;
+pub mod modern;
 pub mod naming;
 pub mod session;
 pub mod target;

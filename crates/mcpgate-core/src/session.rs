@@ -25,6 +25,8 @@ pub enum DownstreamKind {
     StreamableHttp,
     /// Legacy HTTP+SSE (2024-11-05).
     LegacySse,
+    /// A stateless 2026-07-28 request (never registered as a session).
+    Modern,
 }
 
 impl DownstreamKind {
@@ -33,6 +35,7 @@ impl DownstreamKind {
         match self {
             DownstreamKind::StreamableHttp => "streamable_http",
             DownstreamKind::LegacySse => "sse",
+            DownstreamKind::Modern => "stateless",
         }
     }
 }

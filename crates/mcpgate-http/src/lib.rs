@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod edge;
 mod legacy;
+mod modern;
 mod response;
 mod streamable;
 pub mod streams;

@@ -23,7 +23,7 @@ use crate::AppState;
 use crate::response::{json_message, jsonrpc_error, sse_response};
 use crate::streams::{GeneralStream, SessionStreams};
 
-const SESSION_HEADER: &str = "mcp-session-id";
+pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// Does the `Accept` header admit `mime`? (No header admits everything.)
@@ -123,6 +123,10 @@ pub(crate) async fn post(
         Parsed::Single(m) => m,
         Parsed::Batch(items) => return batch(state, headers, items).await,
     };
+    if crate::modern::is_modern(&headers, &msg) {
+        let identity = caller.and_then(|c| c.0.0);
+        return crate::modern::post(state, identity, headers, msg, accept_sse).await;
+    }
     if msg.method() == "initialize" && msg.kind() == MessageKind::Request {
         return initialize(state, msg, caller.map(|c| c.0.0).unwrap_or_default());
     }

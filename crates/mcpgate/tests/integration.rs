@@ -21,6 +21,8 @@ mod legacy;
 mod lifecycle;
 #[path = "integration/lists.rs"]
 mod lists;
+#[path = "integration/modern.rs"]
+mod modern;
 #[path = "integration/notifications.rs"]
 mod notifications;
 #[path = "integration/passthrough.rs"]
