@@ -51,6 +51,50 @@ pub enum GatewayError {
     /// The client cancelled the request or ended the session.
     #[error("request cancelled")]
     Cancelled,
+    /// An authorization policy refused the request. The client is told exactly what it would
+    /// be told for an unknown name (the boxed error), so a denial reveals nothing; only
+    /// metrics and logs know the difference.
+    #[error(transparent)]
+    Denied(Box<GatewayError>),
+    /// A new session was refused: the gateway is shutting down, or a session limit is
+    /// reached (issue 4). Answered with HTTP `status` (503 or 429).
+    #[error("{message}")]
+    SessionRefused {
+        /// What was refused and why, naming the limit.
+        message: String,
+        /// HTTP status of the answer.
+        status: u16,
+    },
+    // ---- Traffic management (issue 4) ----
+    /// A rate limit refused the request (JSON-RPC -32005, `data.retryAfterMs`).
+    #[error("rate limit exceeded ({scope} limit {rate}); retry in {} ms", retry_after.as_millis())]
+    RateLimited {
+        /// `global`, `identity`, `target` or `tool`.
+        scope: &'static str,
+        /// The limit as written, e.g. `10/s`.
+        rate: String,
+        /// The target, for target and tool limits.
+        target: Option<String>,
+        /// When a request would be accepted.
+        retry_after: std::time::Duration,
+    },
+    /// The target's concurrency limit is reached and no slot freed in time (-32005).
+    #[error("target `{target}` is at its concurrency limit ({max} in flight); retry later")]
+    Overloaded {
+        /// Target name.
+        target: String,
+        /// The limit.
+        max: usize,
+    },
+    /// The target's circuit breaker is open: it failed repeatedly and is not tried for a
+    /// while (-32001 with `data.circuit = "open"`).
+    #[error("target `{target}` is unavailable: circuit open after repeated failures; retry in {} ms", retry_after.as_millis())]
+    CircuitOpen {
+        /// Target name.
+        target: String,
+        /// When a probe request will be let through.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl GatewayError {
@@ -89,16 +133,66 @@ impl GatewayError {
             GatewayError::ResourceNotFound(_) => ErrorCode::RESOURCE_NOT_FOUND,
             GatewayError::MethodNotFound(_) => ErrorCode::METHOD_NOT_FOUND,
             GatewayError::Cancelled => ErrorCode::REQUEST_CANCELLED,
+            GatewayError::Denied(shown) => shown.code(),
+            GatewayError::SessionRefused { .. } => ErrorCode::UPSTREAM_UNAVAILABLE,
+            GatewayError::RateLimited { .. } | GatewayError::Overloaded { .. } => ErrorCode::RATE_LIMITED,
+            GatewayError::CircuitOpen { .. } => ErrorCode::UPSTREAM_UNAVAILABLE,
         }
     }
 
     /// Could the same request succeed if retried later?
     pub fn is_retryable(&self) -> bool {
-        matches!(self, GatewayError::Unavailable { .. } | GatewayError::Timeout { .. })
+        matches!(
+            self,
+            GatewayError::Unavailable { .. }
+                | GatewayError::Timeout { .. }
+                | GatewayError::SessionRefused { .. }
+                | GatewayError::RateLimited { .. }
+                | GatewayError::Overloaded { .. }
+                | GatewayError::CircuitOpen { .. }
+        )
+    }
+
+    /// The HTTP status for errors answered outside a JSON-RPC 200 (session admission).
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            GatewayError::SessionRefused { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// How a request that failed with this error ended, for metrics and the access log.
+    /// Exhaustive on purpose: a new kind of error must choose its outcome.
+    pub fn outcome(&self) -> mcpgate_telemetry::Outcome {
+        use mcpgate_telemetry::Outcome;
+        match self {
+            GatewayError::Unavailable { .. } => Outcome::Unavailable,
+            GatewayError::Timeout { .. } => Outcome::Timeout,
+            GatewayError::Upstream { .. } => Outcome::UpstreamError,
+            GatewayError::BadResponse { .. } => Outcome::BadResponse,
+            GatewayError::NotFound(_)
+            | GatewayError::ResourceNotFound(_)
+            | GatewayError::InvalidParams(_)
+            | GatewayError::MethodNotFound(_) => Outcome::InvalidRequest,
+            GatewayError::Cancelled => Outcome::Cancelled,
+            GatewayError::Denied(_) => Outcome::Denied,
+            GatewayError::SessionRefused { .. } => Outcome::Overloaded,
+            GatewayError::RateLimited { .. } => Outcome::RateLimited,
+            GatewayError::Overloaded { .. } => Outcome::Overloaded,
+            GatewayError::CircuitOpen { .. } => Outcome::CircuitOpen,
+        }
+    }
+
+    /// A denial that looks like `shown` to the client.
+    pub(crate) fn denied(shown: GatewayError) -> Self {
+        GatewayError::Denied(Box::new(shown))
     }
 
     /// The error response to request `id`.
     pub fn to_response(&self, id: RawJson) -> Message {
+        if let GatewayError::Denied(shown) = self {
+            return shown.to_response(id);
+        }
         let data = match self {
             GatewayError::ResourceNotFound(uri) => Some(RawJson::from_value(&serde_json::json!({ "uri": uri }))),
             GatewayError::Unavailable { target, .. }
@@ -107,8 +201,33 @@ impl GatewayError {
             | GatewayError::BadResponse { target, .. } => {
                 Some(RawJson::from_value(&serde_json::json!({ "target": target })))
             }
+            GatewayError::RateLimited {
+                scope,
+                target,
+                retry_after,
+                ..
+            } => {
+                let mut d = serde_json::json!({ "scope": scope, "retryAfterMs": retry_after_ms(*retry_after) });
+                if let Some(t) = target {
+                    d["target"] = serde_json::Value::String(t.clone());
+                }
+                Some(RawJson::from_value(&d))
+            }
+            GatewayError::Overloaded { target, .. } => Some(RawJson::from_value(
+                &serde_json::json!({ "scope": "concurrency", "target": target }),
+            )),
+            GatewayError::CircuitOpen { target, retry_after } => Some(RawJson::from_value(&serde_json::json!({
+                "target": target,
+                "circuit": "open",
+                "retryAfterMs": retry_after_ms(*retry_after),
+            }))),
             _ => None,
         };
         Message::error(id, self.code(), &self.to_string(), data)
     }
+}
+
+/// Milliseconds to wait, rounded up so a client that waits exactly that long gets through.
+fn retry_after_ms(d: std::time::Duration) -> u64 {
+    d.as_micros().div_ceil(1000).max(1) as u64
 }

@@ -22,9 +22,6 @@ use crate::upstream::{Handler, Route, RouteGuard, Routes, Upstream};
 /// Window in which `list_changed` notifications for the same list are sent to clients once.
 const LIST_CHANGED_COALESCE: Duration = Duration::from_millis(50);
 
-/// Largest message accepted from an upstream.
-const MAX_UPSTREAM_MESSAGE: usize = 16 << 20;
-
 /// The federating MCP server. Cheap to clone.
 #[derive(Clone)]
 pub struct Gateway {
@@ -48,6 +45,14 @@ pub struct TargetStatus {
     pub protocol_version: Option<String>,
     /// Main-session restarts so far.
     pub restarts: u64,
+    /// The last stderr lines of a stdio target that is not up (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stderr: Vec<String>,
+    /// Open per-client upstream sessions (for stdio: processes).
+    pub per_client_sessions: usize,
+    /// Traffic management (issue 4): circuit, requests in flight, endpoints, last health check.
+    #[serde(flatten)]
+    pub traffic: crate::traffic::TrafficStatus,
 }
 
 #[derive(Clone)]
@@ -56,17 +61,21 @@ pub(crate) struct Runtime {
     pub targets: Vec<Arc<TargetRt>>,
     pub by_name: HashMap<Arc<str>, usize>,
     pub prefix: bool,
+    /// Rate-limit buckets of `config.rate_limits` (issue 4).
+    pub limits: Arc<crate::traffic::limits::RateLimits>,
 }
 
 pub(crate) struct ProgressEntry {
     pub route: Route,
     pub original: RawJson,
+    /// Notified on each progress notification: restarts the call's timeout.
+    pub alive: Arc<tokio::sync::Notify>,
 }
 
 pub(crate) struct Inner {
     pub(crate) me: Weak<Inner>,
     pub(crate) runtime: ArcSwap<Runtime>,
-    sessions: RwLock<HashMap<Arc<str>, Arc<Session>>>,
+    pub(crate) sessions: RwLock<HashMap<Arc<str>, Arc<Session>>>,
     progress: Mutex<HashMap<u64, ProgressEntry>>,
     next_token: AtomicU64,
     merged: [ArcSwapOption<Merged>; 4],
@@ -75,14 +84,20 @@ pub(crate) struct Inner {
     /// A coalesced `list_changed` broadcast is scheduled, per list kind.
     list_changed_pending: [std::sync::atomic::AtomicBool; 4],
     /// Level last sent to each shared upstream with `logging/setLevel`.
-    shared_log_level: Mutex<HashMap<Arc<str>, usize>>,
+    pub(crate) shared_log_level: Mutex<HashMap<Arc<str>, usize>>,
     /// Authorization decisions so far.
     pub(crate) decisions: crate::authz::Decisions,
     http: HttpClient,
     epoch: tokio::time::Instant,
-    shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
+    /// Draining, in-flight requests and session admission (issue 4).
+    pub(crate) drain: crate::drain::DrainState,
     /// Stateless (2026-07-28) clients: held multi-round-trip calls (issue 6).
     pub(crate) modern: crate::modern::State,
+    /// OpenTelemetry spans; `None` (tracing not configured) skips every span.
+    pub(crate) tracing: Option<crate::trace::Tracing>,
+    /// Metrics and the access log (see `observe.rs`).
+    pub(crate) telemetry: Arc<mcpgate_telemetry::Telemetry>,
 }
 
 fn gateway_client_info() -> RawJson {
@@ -97,8 +112,15 @@ fn gateway_client_capabilities() -> RawJson {
 impl Gateway {
     /// Builds the gateway and starts connecting to every target in the background.
     pub fn start(config: Config) -> Gateway {
+        Gateway::start_traced(config, None)
+    }
+
+    /// [`Gateway::start`] with OpenTelemetry spans made by `tracing` (see [`crate::trace`]).
+    pub fn start_traced(config: Config, tracing: Option<crate::trace::Tracing>) -> Gateway {
         let http = HttpClient::new();
-        let runtime = build_runtime(config);
+        let shutdown = CancellationToken::new();
+        let telemetry = Arc::new(crate::observe::telemetry(&config));
+        let runtime = build_runtime(config, &shutdown);
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
             runtime: ArcSwap::from_pointee(runtime),
@@ -113,14 +135,28 @@ impl Gateway {
             decisions: Default::default(),
             http,
             epoch: tokio::time::Instant::now(),
-            shutdown: CancellationToken::new(),
+            shutdown,
+            drain: Default::default(),
             modern: Default::default(),
+            tracing,
+            telemetry,
         });
         for t in inner.runtime.load().targets.iter() {
-            tokio::spawn(supervise(inner.me.clone(), t.clone(), inner.shutdown.child_token()));
+            tokio::spawn(supervise(inner.me.clone(), t.clone(), t.ops.stop.clone()));
         }
         tokio::spawn(sweep_sessions(inner.me.clone(), inner.shutdown.child_token()));
+        // Traffic management (issue 4): health checks and rate-limit key expiry.
+        tokio::spawn(crate::traffic::health::run(
+            inner.me.clone(),
+            inner.shutdown.child_token(),
+        ));
         Gateway { inner }
+    }
+
+    /// Metrics and the access log. Other layers report their events through it (e.g.
+    /// `gw.telemetry().metrics().auth_failure(reason)`).
+    pub fn telemetry(&self) -> &mcpgate_telemetry::Telemetry {
+        &self.inner.telemetry
     }
 
     /// The configuration in force.
@@ -140,7 +176,13 @@ impl Gateway {
                     MainState::Up(u) if !u.is_closed() => ("up", None, Some(u.init.protocol_version.clone())),
                     MainState::Up(_) => ("down", Some("connection closed".to_string()), None),
                     MainState::Connecting => ("connecting", None, None),
+                    MainState::Down { error } if t.ops.crash_loop() => ("crash_loop", Some(error.clone()), None),
                     MainState::Down { error } => ("down", Some(error.clone()), None),
+                };
+                let stderr = if state == "up" {
+                    Vec::new()
+                } else {
+                    t.ops.stderr_lines()
                 };
                 TargetStatus {
                     name: t.name().to_string(),
@@ -149,6 +191,9 @@ impl Gateway {
                     error,
                     protocol_version: pv,
                     restarts: t.restarts.load(Ordering::Relaxed),
+                    stderr,
+                    per_client_sessions: t.ops.per_client_open(),
+                    traffic: t.traffic.status(),
                 }
             })
             .collect()
@@ -208,10 +253,17 @@ impl Gateway {
             outbound,
             self.inner.now_ms(),
         ));
+        let admit_as = identity.clone();
         if let Some(identity) = identity {
             let _ = session.identity.set(identity);
         }
-        self.inner.sessions.write().insert(id, session.clone());
+        {
+            let mut sessions = self.inner.sessions.write();
+            let listen = &self.inner.runtime.load().config.listen;
+            crate::drain::admit(self.is_draining(), listen, &sessions, admit_as.as_deref())?;
+            sessions.insert(id, session.clone());
+        }
+        self.inner.telemetry.metrics().session_started(kind.as_str());
         tracing::debug!(session = %session.id, protocol_version = pv, transport = kind.as_str(), "Session started.");
         Ok((session, self.inner.initialize_result(pv)))
     }
@@ -275,13 +327,98 @@ impl Gateway {
         self.inner.close_session(id)
     }
 
+    /// The W3C trace context in a request's HTTP headers (empty when tracing is off).
+    pub fn trace_parent(&self, headers: &http::HeaderMap) -> crate::trace::TraceParent {
+        match &self.inner.tracing {
+            Some(t) => t.extract_headers(headers),
+            None => crate::trace::TraceParent::NONE,
+        }
+    }
+
+    /// [`Gateway::initialize_as`] for the `initialize` request `msg`, inside a server span
+    /// when tracing is on (`parent`: the transport's trace context).
+    pub fn initialize_traced(
+        &self,
+        kind: DownstreamKind,
+        msg: &Message,
+        outbound: Box<dyn Outbound>,
+        identity: Option<Arc<mcpgate_auth::Identity>>,
+        parent: &crate::trace::TraceParent,
+    ) -> Result<(Arc<Session>, RawJson), GatewayError> {
+        let observed = self
+            .inner
+            .telemetry
+            .wants_requests()
+            .then(|| crate::observe::Started::initialize(msg));
+        let span = self.inner.tracing.as_ref().map(|t| t.server_span(msg, None, parent));
+        if span.is_none() && observed.is_none() {
+            return self.initialize_as(kind, msg.params.as_ref(), outbound, identity);
+        }
+        let id = msg.id.clone().unwrap_or(RawJson::from_static("null"));
+        let outcome = self.initialize_as(kind, msg.params.as_ref(), outbound, identity);
+        let response = match &outcome {
+            Ok((_, result)) => Message::response(id, result.clone()),
+            Err(e) => e.to_response(id),
+        };
+        if let Some(span) = span {
+            if let Ok((session, _)) = &outcome {
+                span.set_session(&session.id, session.protocol_version, kind.as_str());
+            }
+            span.end(&response);
+        }
+        if let Some(started) = observed {
+            let (session, how) = match &outcome {
+                Ok((s, _)) => (Some(&**s), (mcpgate_telemetry::Outcome::Ok, None)),
+                Err(e) => (None, (e.outcome(), Some(e.code().0))),
+            };
+            crate::observe::report(&self.inner.telemetry, kind, session, &started, None, how, &response);
+        }
+        outcome
+    }
+
     /// Handles one client message; returns the response for a request.
     pub async fn handle(&self, session: &Arc<Session>, msg: Message, sink: Option<RelatedSink>) -> Option<Message> {
+        self.handle_traced(session, msg, sink, &crate::trace::TraceParent::NONE)
+            .await
+    }
+
+    /// [`Gateway::handle`] for a message whose transport carried trace context (`parent`,
+    /// from [`Gateway::trace_parent`]).
+    pub async fn handle_traced(
+        &self,
+        session: &Arc<Session>,
+        msg: Message,
+        sink: Option<RelatedSink>,
+        parent: &crate::trace::TraceParent,
+    ) -> Option<Message> {
         session.touch(self.inner.now_ms());
         match msg.kind() {
             MessageKind::Request => {
+                let _in_flight = self.inner.drain.request_started();
                 let id = msg.id.clone().expect("requests have ids");
-                Some(match self.inner.request(session, msg, sink).await {
+                let span = self.inner.tracing.as_ref().map(|t| {
+                    let s = (&*session.id, session.protocol_version, session.kind.as_str());
+                    t.server_span(&msg, Some(s), parent)
+                });
+                // Metrics and the access log: what the request was, noted while it is routed.
+                let observed = self
+                    .inner
+                    .telemetry
+                    .wants_requests()
+                    .then(|| crate::observe::Started::now(&msg));
+                let (result, notes) = crate::observe::with_notes(observed.is_some(), async {
+                    match &span {
+                        None => self.inner.request(session, msg, sink).await,
+                        Some(s) => {
+                            use opentelemetry::context::FutureExt as _;
+                            let cx = s.context().clone();
+                            self.inner.request(session, msg, sink).with_context(cx).await
+                        }
+                    }
+                })
+                .await;
+                let outcome = observed.as_ref().map(|o| crate::observe::outcome(&o.method, &result));
+                let response = match result {
                     Ok(m) => m,
                     Err(e) => {
                         if !matches!(
@@ -294,7 +431,15 @@ impl Gateway {
                         }
                         e.to_response(id)
                     }
-                })
+                };
+                if let Some(s) = span {
+                    s.end(&response);
+                }
+                if let (Some(started), Some(outcome)) = (observed, outcome) {
+                    let t = &self.inner.telemetry;
+                    crate::observe::report(t, session.kind, Some(session), &started, notes, outcome, &response);
+                }
+                Some(response)
             }
             MessageKind::Notification => {
                 self.inner.notification(session, msg).await;
@@ -307,29 +452,37 @@ impl Gateway {
         }
     }
 
-    /// Stops supervisors, ends every session and closes every upstream.
+    /// Stops supervisors, ends every session and closes every upstream (per-client ones
+    /// too), returning once every stdio process group is gone.
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
         let ids: Vec<Arc<str>> = self.inner.sessions.read().keys().cloned().collect();
+        let mut closes: Vec<Connection> = Vec::new();
         for id in ids {
+            if let Some(s) = self.inner.sessions.read().get(&id) {
+                let st = s.state.lock();
+                closes.extend(st.upstreams.values().filter_map(|c| c.get().map(|u| u.conn.clone())));
+            }
             self.inner.close_session(&id);
         }
         let rt = self.inner.runtime.load_full();
-        let closes = rt.targets.iter().filter_map(|t| match &*t.main.borrow() {
+        closes.extend(rt.targets.iter().filter_map(|t| match &*t.main.borrow() {
             MainState::Up(u) => Some(u.conn.clone()),
             _ => None,
-        });
-        let closes: Vec<Connection> = closes.collect();
+        }));
         futures_util::future::join_all(closes.iter().map(|c| c.close())).await;
     }
 }
 
-fn build_runtime(config: Config) -> Runtime {
+pub(crate) fn build_runtime(config: Config, shutdown: &CancellationToken) -> Runtime {
     let targets: Vec<Arc<TargetRt>> = config
         .targets
         .iter()
         .cloned()
-        .map(|t| Arc::new(TargetRt::new(t)))
+        .map(|t| {
+            let ops = crate::supervision::TargetOps::new(&config.supervision, shutdown.child_token());
+            Arc::new(TargetRt::new(t, ops))
+        })
         .collect();
     let by_name = targets.iter().enumerate().map(|(i, t)| (t.name().clone(), i)).collect();
     let prefix = match config.naming.prefix {
@@ -338,6 +491,7 @@ fn build_runtime(config: Config) -> Runtime {
         PrefixMode::Auto => targets.len() >= 2,
     };
     Runtime {
+        limits: Arc::new(crate::traffic::limits::RateLimits::new(&config.rate_limits)),
         config: Arc::new(config),
         targets,
         by_name,
@@ -356,9 +510,11 @@ fn new_session_id() -> String {
 }
 
 /// Keeps a target's main upstream session alive, reconnecting with backoff.
-async fn supervise(inner: Weak<Inner>, t: Arc<TargetRt>, shutdown: CancellationToken) {
-    let mut backoff = Duration::from_millis(250);
+pub(crate) async fn supervise(inner: Weak<Inner>, t: Arc<TargetRt>, shutdown: CancellationToken) {
     let mut first = true;
+    if let Some(gw) = inner.upgrade() {
+        gw.telemetry.metrics().target_up(t.name(), false);
+    }
     loop {
         let Some(gw) = inner.upgrade() else { return };
         if !first {
@@ -378,7 +534,8 @@ async fn supervise(inner: Weak<Inner>, t: Arc<TargetRt>, shutdown: CancellationT
                 );
                 t.invalidate(&ListKind::ALL);
                 t.main.send_replace(MainState::Up(up.clone()));
-                gw.membership_changed(!first);
+                gw.telemetry.metrics().target_up(t.name(), true);
+                gw.membership_changed(!first || t.ops.announce_first.swap(false, Ordering::Relaxed));
                 first = false;
                 let since = tokio::time::Instant::now();
                 drop(gw);
@@ -394,13 +551,13 @@ async fn supervise(inner: Weak<Inner>, t: Arc<TargetRt>, shutdown: CancellationT
                 t.main.send_replace(MainState::Down {
                     error: "connection closed; reconnecting".into(),
                 });
+                gw.telemetry.metrics().target_up(t.name(), false);
+                gw.telemetry.metrics().target_restarted(t.name());
                 gw.membership_changed(true);
-                if since.elapsed() > Duration::from_secs(30) {
-                    backoff = Duration::from_millis(250);
-                }
+                t.ops.was_up_for(since.elapsed());
             }
             Err(e) => {
-                tracing::warn!(target = %t.name(), error = %e, retry_in_ms = backoff.as_millis() as u64, "Cannot connect to target.");
+                tracing::warn!(target = %t.name(), error = %e, "Cannot connect to target.");
                 t.main.send_replace(MainState::Down { error: e.to_string() });
                 if first {
                     gw.membership_changed(false);
@@ -408,11 +565,21 @@ async fn supervise(inner: Weak<Inner>, t: Arc<TargetRt>, shutdown: CancellationT
                 first = false;
             }
         }
+        let (backoff, entered_crash_loop) = t.ops.failed();
+        if entered_crash_loop {
+            tracing::error!(
+                target = %t.name(),
+                retry_in_ms = backoff.as_millis() as u64,
+                stderr = ?t.ops.stderr_lines(),
+                "Target is in a crash loop; retrying less often."
+            );
+        } else {
+            tracing::info!(target = %t.name(), retry_in_ms = backoff.as_millis() as u64, "Reconnecting to target after a delay.");
+        }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = shutdown.cancelled() => return,
         }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
 
@@ -483,7 +650,26 @@ impl Inner {
         t: &Arc<TargetRt>,
         owner: Option<&Arc<Session>>,
     ) -> Result<Upstream, GatewayError> {
+        if t.ops.stop.is_cancelled() {
+            return Err(GatewayError::Unavailable {
+                target: t.name().to_string(),
+                reason: "the target was removed or replaced by a config reload".into(),
+            });
+        }
         let routes = Routes::new(t.name().clone(), owner.map(Arc::downgrade));
+        if owner.is_some() {
+            let slot = t
+                .ops
+                .reserve_per_client(t.cfg.max_processes)
+                .ok_or_else(|| GatewayError::Unavailable {
+                    target: t.name().to_string(),
+                    reason: format!(
+                        "the limit of {} per-client upstream sessions (max_processes) is reached; retry later",
+                        t.cfg.max_processes
+                    ),
+                })?;
+            *routes.slot.lock() = Some(slot);
+        }
         let handler = Arc::new(Handler {
             gw: self.me.clone(),
             routes: routes.clone(),
@@ -498,20 +684,35 @@ impl Inner {
             capabilities,
             protocol_version: version::LATEST,
             connect_timeout: t.cfg.connect_timeout,
-            max_message_bytes: MAX_UPSTREAM_MESSAGE,
+            max_message_bytes: t.cfg.max_message_bytes,
             http: self.http.clone(),
+            stderr: Some(t.ops.stderr.clone()),
         };
+        // Traffic management (issue 4): the endpoint (replica) this upstream session lives on.
+        let endpoint = t.traffic.pick();
+        let spec = &t.traffic.endpoints[endpoint].spec;
         // The client's own token goes upstream only to targets that opt in.
         let forwarded = owner
             .filter(|_| t.cfg.forward_authorization)
-            .and_then(|s| crate::authz::with_bearer(&t.spec, s.identity()?.bearer.as_deref()?));
-        let (conn, init) = Connection::connect(forwarded.as_ref().unwrap_or(&t.spec), opts, handler)
-            .await
-            .map_err(|e| GatewayError::from_upstream(t.name(), e))?;
+            .and_then(|s| crate::authz::with_bearer(spec, s.identity()?.bearer.as_deref()?));
+        let (conn, init) = match Connection::connect(forwarded.as_ref().unwrap_or(spec), opts, handler).await {
+            Ok(c) => c,
+            Err(e) => {
+                let e = GatewayError::from_upstream(t.name(), e);
+                if crate::traffic::health_signal(&e) == Some(false)
+                    && let Some(tr) = t.traffic.record_failure(endpoint)
+                {
+                    self.circuit_transition(t, endpoint, tr);
+                }
+                return Err(e);
+            }
+        };
+        self.telemetry.metrics().upstream_session_opened(t.name());
         let up = Upstream {
             conn,
             init: Arc::new(init),
             routes: routes.clone(),
+            endpoint,
         };
         routes.set_current(Some(up.clone()));
         if let Some(s) = owner {
@@ -527,6 +728,8 @@ impl Inner {
     }
 
     pub(crate) fn upstream_closed(&self, routes: &Arc<Routes>, error: Option<&UpstreamError>) {
+        self.telemetry.metrics().upstream_session_closed(&routes.target);
+        drop(routes.slot.lock().take());
         if let Some(owner) = routes.owner.as_ref().and_then(Weak::upgrade) {
             tracing::debug!(target = %routes.target, session = %owner.id, error = ?error.map(|e| e.to_string()), "Per-client upstream session closed.");
             let mut st = owner.state.lock();
@@ -540,6 +743,7 @@ impl Inner {
         map.get(&token).map(|e| ProgressEntry {
             route: e.route.clone(),
             original: e.original.clone(),
+            alive: e.alive.clone(),
         })
     }
 
@@ -597,7 +801,7 @@ impl Inner {
     }
 
     /// A target came up or went down: drop merged lists; tell clients when asked to.
-    fn membership_changed(&self, notify: bool) {
+    pub(crate) fn membership_changed(&self, notify: bool) {
         for k in ListKind::ALL {
             self.invalidate_merged(k);
         }
@@ -633,7 +837,18 @@ impl Inner {
         let rt = self.runtime.load_full();
         let fetches = rt.targets.iter().map(|t| {
             let wait = t.cfg.connect_timeout.min(Duration::from_secs(10));
-            async move { t.list(kind, wait).await }
+            let tracing = self.tracing.as_ref();
+            async move {
+                // A target whose circuit is open is left out (issue 4); clients are told
+                // when it leaves and when it returns.
+                if let Some(retry_after) = t.traffic.all_open() {
+                    return Err(GatewayError::CircuitOpen {
+                        target: t.name().to_string(),
+                        retry_after,
+                    });
+                }
+                t.list(kind, wait, tracing).await
+            }
         });
         let results = futures_util::future::join_all(fetches).await;
         let mut complete = true;
@@ -643,10 +858,13 @@ impl Inner {
             .map(|(r, t)| match r {
                 Ok(items) => Some(items),
                 Err(e) => {
-                    if !matches!(&*t.main.borrow(), MainState::Down { .. }) {
+                    if !matches!(&*t.main.borrow(), MainState::Down { .. })
+                        && !matches!(e, GatewayError::CircuitOpen { .. })
+                    {
                         complete = false;
                     }
                     tracing::warn!(target = %t.name(), list = kind.method(), error = %e, "Left a target out of a merged list.");
+                    self.telemetry.metrics().list_merge_failed(kind.method(), t.name());
                     None
                 }
             })
@@ -664,10 +882,11 @@ impl Inner {
         merged
     }
 
-    fn close_session(&self, id: &str) -> bool {
+    pub(crate) fn close_session(&self, id: &str) -> bool {
         let Some(session) = self.sessions.write().remove(id) else {
             return false;
         };
+        self.telemetry.metrics().session_ended(session.kind.as_str());
         session.closed.cancel();
         let (upstreams, pending, subscriptions) = {
             let mut st = session.state.lock();
@@ -733,6 +952,7 @@ impl Inner {
     ) -> Result<Message, GatewayError> {
         let id = msg.id.clone().expect("request");
         let rt = self.runtime.load_full();
+        self.admit_request(&rt, session, msg.method())?;
         match msg.method() {
             "ping" => Ok(Message::response(id, RawJson::from_static("{}"))),
             "initialize" => Err(GatewayError::InvalidParams("session is already initialized".into())),
@@ -833,6 +1053,7 @@ impl Inner {
             mcpgate_auth::Kind::Prompt
         };
         let args = edit.get("arguments").cloned();
+        crate::observe::note_call(&rt.targets[owner.target], &owner.name, args.as_ref());
         if !self.authorize(
             rt,
             session,
@@ -843,7 +1064,9 @@ impl Inner {
             args.as_ref(),
         ) {
             // Exactly what an unknown name gets: a denial does not reveal that the name exists.
-            return Err(GatewayError::NotFound(format!("Unknown {what}: {name}")));
+            return Err(GatewayError::denied(GatewayError::NotFound(format!(
+                "Unknown {what}: {name}"
+            ))));
         }
         let t = rt.targets[owner.target].clone();
         if &*owner.name != name.as_str() {
@@ -929,6 +1152,7 @@ impl Inner {
             .and_then(|p| str_member(p, "uri"))
             .ok_or_else(|| GatewayError::InvalidParams(format!("{}: missing uri", msg.method())))?;
         let owner = self.resource_owner(rt, &uri).await?;
+        crate::observe::note_resource(&rt.targets[owner.target], &uri, None);
         if !self.authorize(
             rt,
             session,
@@ -938,7 +1162,7 @@ impl Inner {
             &uri,
             None,
         ) {
-            return Err(GatewayError::ResourceNotFound(uri.to_string()));
+            return Err(GatewayError::denied(GatewayError::ResourceNotFound(uri.to_string())));
         }
         let t = rt.targets[owner.target].clone();
         let method = msg.method().to_owned();
@@ -1003,6 +1227,7 @@ impl Inner {
                     .named_owner(ListKind::Prompts, &name)
                     .await
                     .ok_or_else(|| GatewayError::NotFound(format!("Unknown prompt: {name}")))?;
+                crate::observe::note_call(&rt.targets[owner.target], &owner.name, edit.get("argument"));
                 if !self.authorize(
                     rt,
                     session,
@@ -1012,7 +1237,9 @@ impl Inner {
                     &owner.name,
                     None,
                 ) {
-                    return Err(GatewayError::NotFound(format!("Unknown prompt: {name}")));
+                    return Err(GatewayError::denied(GatewayError::NotFound(format!(
+                        "Unknown prompt: {name}"
+                    ))));
                 }
                 ref_edit.set("name", RawJson::string(&owner.name));
                 edit.set("ref", ref_edit.to_raw());
@@ -1028,6 +1255,7 @@ impl Inner {
                     Some(o) => o.clone(),
                     None => self.resource_owner(rt, &uri).await?,
                 };
+                crate::observe::note_resource(&rt.targets[owner.target], &uri, edit.get("argument"));
                 if !self.authorize(
                     rt,
                     session,
@@ -1037,7 +1265,7 @@ impl Inner {
                     &uri,
                     None,
                 ) {
-                    return Err(GatewayError::ResourceNotFound(uri.to_string()));
+                    return Err(GatewayError::denied(GatewayError::ResourceNotFound(uri.to_string())));
                 }
                 rt.targets[owner.target].clone()
             }
@@ -1141,7 +1369,9 @@ impl Inner {
         };
         if rt.targets.len() == 1 {
             if own_task.is_none() && !method_allowed(0) {
-                return Err(GatewayError::MethodNotFound(msg.method().to_owned()));
+                return Err(GatewayError::denied(GatewayError::MethodNotFound(
+                    msg.method().to_owned(),
+                )));
             }
             let t = rt.targets[0].clone();
             return self.forward(session, &t, msg, None, sink).await;
@@ -1158,7 +1388,9 @@ impl Inner {
                 && let Some(&i) = rt.by_name.get(target)
             {
                 if !method_allowed(i) {
-                    return Err(GatewayError::MethodNotFound(msg.method().to_owned()));
+                    return Err(GatewayError::denied(GatewayError::MethodNotFound(
+                        msg.method().to_owned(),
+                    )));
                 }
                 let t = rt.targets[i].clone();
                 let mut edit = open_object(msg.params.as_ref().expect("checked"), "params")?;
@@ -1177,7 +1409,10 @@ impl Inner {
         if t.cfg.session == SessionMode::Shared || session.kind == DownstreamKind::Modern {
             return t.main_upstream(wait).await;
         }
-        if let MainState::Down { error } = &*t.main.borrow() {
+        // With replicas, the main session being down on one says nothing about the others.
+        if let MainState::Down { error } = &*t.main.borrow()
+            && t.traffic.endpoints.len() == 1
+        {
             return Err(GatewayError::Unavailable {
                 target: t.name().to_string(),
                 reason: error.clone(),
@@ -1192,8 +1427,19 @@ impl Inner {
                 .or_default()
                 .clone();
             let up = cell.get_or_try_init(|| self.connect(t, Some(session))).await?;
-            if !up.is_closed() {
+            // Affinity: a session stays on the replica holding its upstream session, unless
+            // that replica's circuit opened while another one is usable: then it moves
+            // (a new upstream session, initialized afresh) on this request.
+            let moved =
+                t.traffic.endpoints.len() > 1 && t.traffic.endpoint_open(up.endpoint) && t.traffic.all_open().is_none();
+            if !up.is_closed() && !moved {
                 return Ok(up.clone());
+            }
+            if moved {
+                tracing::info!(target = %t.name(), session = %session.id, endpoint = up.endpoint, "Moving a session's upstream session off a failing endpoint.");
+                let up = up.clone();
+                self.drop_upstream(session, t, &up);
+                continue;
             }
             let mut st = session.state.lock();
             if st.upstreams.get(t.name()).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
@@ -1216,6 +1462,7 @@ impl Inner {
         edit: Option<ObjectEdit>,
         sink: Option<RelatedSink>,
     ) -> Result<Message, GatewayError> {
+        crate::observe::note_target(t);
         let downstream_id = msg.id.clone().expect("request");
         let method = msg.method().to_owned();
         // Progress tokens are rewritten to gateway-unique numbers so they route back here.
@@ -1228,15 +1475,23 @@ impl Inner {
             params.and_then(|m| member(&m, "progressToken").map(|tok| (m, tok)))
         };
         let mut token_guard = None;
+        let mut alive = None;
         if let Some((meta, original)) = meta_token {
             let token = self.next_token.fetch_add(1, Ordering::Relaxed);
             let route = Route {
                 session: Arc::downgrade(session),
                 sink: sink.clone(),
             };
-            self.progress
-                .lock()
-                .insert(token, crate::gateway::ProgressEntry { route, original });
+            let notify = Arc::new(tokio::sync::Notify::new());
+            alive = Some(notify.clone());
+            self.progress.lock().insert(
+                token,
+                crate::gateway::ProgressEntry {
+                    route,
+                    original,
+                    alive: notify,
+                },
+            );
             token_guard = Some(ProgressGuard { inner: self, token });
             let mut m = open_object(&meta, "_meta")?;
             m.set("progressToken", RawJson::from_value(&token));
@@ -1253,6 +1508,19 @@ impl Inner {
             None => msg.params.clone(),
         };
 
+        // Traffic management (issue 4): target and tool rate limits, the concurrency limit,
+        // then each attempt through the endpoint's circuit breaker, retried only when safe.
+        let tool = if method == "tools/call" {
+            params.as_ref().and_then(|p| str_member(p, "name"))
+        } else {
+            None
+        };
+        let tool = tool.as_ref().map(|n| n.as_str());
+        self.admit_target(t, tool)?;
+        let _slot = self.concurrency_slot(t).await?;
+        let idempotent = self.idempotent(t, &method, tool);
+        t.traffic.count_request();
+
         let cancel = CancellationToken::new();
         session
             .state
@@ -1265,10 +1533,43 @@ impl Inner {
         };
 
         let mut attempt = 0;
+        let mut reinitialized = false;
         let result = loop {
             attempt += 1;
-            let up = self.upstream_for(t, session).await?;
-            let pending = up.conn.request(&method, params.clone());
+            // Not sent yet: no upstream session, or its circuit is open.
+            let ready = match self.upstream_for(t, session).await {
+                Ok(up) => t.traffic.admit(t.name(), up.endpoint).map(|ticket| (up, ticket)),
+                Err(e) => Err(e),
+            };
+            let (up, ticket) = match ready {
+                Ok(r) => r,
+                Err(e) => {
+                    // A single-endpoint target that is down stays down for a while: fail now.
+                    let down = t.traffic.endpoints.len() == 1 && !t.is_up();
+                    match t
+                        .traffic
+                        .retry_after(t.name(), &e, attempt, false, idempotent)
+                        .filter(|_| !down)
+                    {
+                        Some(wait) => {
+                            tokio::select! {
+                                _ = tokio::time::sleep(wait) => continue,
+                                _ = cancel.cancelled() => break Err(GatewayError::Cancelled),
+                            }
+                        }
+                        None => break Err(e),
+                    }
+                }
+            };
+            let (pending, span) = crate::trace::send_request(
+                self.tracing.as_ref(),
+                t.name(),
+                &t.spec,
+                &up.conn,
+                &method,
+                params.clone(),
+            );
+            let sent_at = tokio::time::Instant::now();
             let upstream_id = pending.id();
             up.routes.insert(
                 upstream_id,
@@ -1281,24 +1582,27 @@ impl Inner {
                 routes: up.routes.clone(),
                 id: upstream_id,
             };
+            let mut sent = true;
             let outcome = tokio::select! {
-                r = tokio::time::timeout(t.cfg.request_timeout, pending) => match r {
-                    Ok(Ok(resp)) => Ok(resp),
-                    Ok(Err(UpstreamError::SessionExpired)) if attempt == 1 && t.cfg.session == SessionMode::PerClient => {
+                r = crate::traffic::within_call_timeout(&t.traffic.cfg.timeouts, alive.as_deref(), pending) => match r {
+                    Some(Ok(resp)) => Ok(resp),
+                    Some(Err(UpstreamError::SessionExpired)) if !reinitialized && t.cfg.session == SessionMode::PerClient => {
                         tracing::info!(target = %t.name(), session = %session.id, "Upstream session expired; re-initializing.");
+                        reinitialized = true;
+                        attempt -= 1;
                         continue;
                     }
-                    Ok(Err(e)) => {
+                    Some(Err(e)) => {
                         if matches!(e, UpstreamError::Connect(_)) {
-                            // The server cannot be reached: end this upstream session so the
-                            // target is re-established (or marked down) instead of staying
-                            // listed with every call failing.
-                            let conn = up.conn.clone();
-                            tokio::spawn(async move { conn.close().await });
+                            // The server cannot be reached (the request never left): end this
+                            // upstream session so the next attempt re-establishes it, on another
+                            // endpoint when there are several, instead of every call failing.
+                            sent = false;
+                            self.drop_upstream(session, t, &up);
                         }
                         Err(GatewayError::from_upstream(t.name(), e))
                     }
-                    Err(_) => {
+                    None => {
                         cancel_upstream(&up, upstream_id, "mcpgate: request timed out");
                         Err(GatewayError::Timeout { target: t.name().to_string() })
                     }
@@ -1308,6 +1612,25 @@ impl Inner {
                     Err(GatewayError::Cancelled)
                 }
             };
+            crate::observe::note_upstream(sent_at.elapsed());
+            let health = match &outcome {
+                Ok(_) => Some(true),
+                Err(e) => crate::traffic::health_signal(e),
+            };
+            if let Some(tr) = ticket.finish(health) {
+                self.circuit_transition(t, up.endpoint, tr);
+            }
+            crate::trace::end_request(span, outcome.as_ref());
+            if let Err(e) = &outcome
+                && let Some(wait) = t.traffic.retry_after(t.name(), e, attempt, sent, idempotent)
+            {
+                tracing::debug!(target = %t.name(), method = %method, attempt, error = %e, "Retrying.");
+                drop(_route);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => continue,
+                    _ = cancel.cancelled() => break Err(GatewayError::Cancelled),
+                }
+            }
             break outcome;
         };
         drop(token_guard);
@@ -1377,6 +1700,18 @@ impl Inner {
 /// that is not up (and so is missing from the lists) fails as that target being unavailable,
 /// which a client can retry, rather than as an unknown name.
 fn unknown_name(rt: &Runtime, what: &str, name: &str) -> GatewayError {
+    if rt.prefix
+        && let Some((target, _)) = name.split_once(rt.config.naming.separator.as_str())
+        && let Some(&i) = rt.by_name.get(target)
+    {
+        // Left out of the lists by its circuit breaker (issue 4).
+        if let Some(retry_after) = rt.targets[i].traffic.all_open() {
+            return GatewayError::CircuitOpen {
+                target: target.to_owned(),
+                retry_after,
+            };
+        }
+    }
     if rt.prefix
         && let Some((target, _)) = name.split_once(rt.config.naming.separator.as_str())
         && let Some(&i) = rt.by_name.get(target)

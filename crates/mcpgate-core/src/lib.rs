@@ -8,13 +8,19 @@
 //! [`session::Outbound`] and the related-message sink of each request.
 
 mod authz;
+mod drain;
 pub mod error;
 mod gateway;
 mod lists;
 pub mod modern;
 pub mod naming;
+pub mod observe;
+mod reload;
 pub mod session;
+pub mod supervision;
 pub mod target;
+pub mod trace;
+pub mod traffic;
 mod upstream;
 
 pub use error::GatewayError;

@@ -38,6 +38,9 @@ impl ErrorCode {
     pub const UPSTREAM_TIMEOUT: Self = Self(-32003);
     /// mcpgate: the upstream answered with something that is not valid MCP.
     pub const UPSTREAM_BAD_RESPONSE: Self = Self(-32004);
+    /// mcpgate: a rate limit or a target's concurrency limit refused the request;
+    /// `data.retryAfterMs` (when known) says when to try again.
+    pub const RATE_LIMITED: Self = Self(-32005);
     /// mcpgate: the request was cancelled or the session closed before it completed.
     pub const REQUEST_CANCELLED: Self = Self(-32800);
 }
@@ -75,6 +78,9 @@ pub enum ParseError {
         /// The request id, if one could be read.
         id: Option<RawJson>,
     },
+    /// Arrays and objects nested deeper than the receiver's limit (-32600).
+    #[error("invalid request: JSON nested deeper than the limit of {0} levels (listen.max_json_depth)")]
+    TooDeep(usize),
 }
 
 impl ParseError {
@@ -82,7 +88,7 @@ impl ParseError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ParseError::Json(_) => ErrorCode::PARSE_ERROR,
-            ParseError::Invalid { .. } => ErrorCode::INVALID_REQUEST,
+            ParseError::Invalid { .. } | ParseError::TooDeep(_) => ErrorCode::INVALID_REQUEST,
         }
     }
 
@@ -151,6 +157,24 @@ impl Message {
             return Err(ParseError::Invalid { reason, id });
         }
         m.validate()
+    }
+
+    /// [`Message::parse_any`] for untrusted input: arrays and objects nested deeper than
+    /// `max_depth` are refused before any parsing (a linear scan of the bytes, so a hostile
+    /// body costs no parser recursion or allocation).
+    pub fn parse_any_limited(bytes: Bytes, max_depth: usize) -> Result<Parsed, ParseError> {
+        if crate::raw::nesting_exceeds(&bytes, max_depth) {
+            return Err(ParseError::TooDeep(max_depth));
+        }
+        Self::parse_any(bytes)
+    }
+
+    /// [`Message::parse`] with the nesting limit of [`Message::parse_any_limited`].
+    pub fn parse_limited(bytes: Bytes, max_depth: usize) -> Result<Message, ParseError> {
+        if crate::raw::nesting_exceeds(&bytes, max_depth) {
+            return Err(ParseError::TooDeep(max_depth));
+        }
+        Self::parse(bytes)
     }
 
     /// Parses a message or a batch of messages.

@@ -13,6 +13,8 @@ mod bad_input;
 mod config;
 #[path = "integration/failures.rs"]
 mod failures;
+#[path = "integration/faults.rs"]
+mod faults;
 #[path = "integration/features.rs"]
 mod features;
 #[path = "integration/legacy.rs"]
@@ -25,6 +27,10 @@ mod lists;
 mod modern;
 #[path = "integration/notifications.rs"]
 mod notifications;
+#[path = "integration/observability.rs"]
+mod observability;
+#[path = "integration/operations.rs"]
+mod operations;
 #[path = "integration/passthrough.rs"]
 mod passthrough;
 #[path = "integration/progress.rs"]
@@ -33,3 +39,7 @@ mod progress;
 mod resume;
 #[path = "integration/server_requests.rs"]
 mod server_requests;
+#[path = "integration/tracing.rs"]
+mod tracing;
+#[path = "integration/traffic.rs"]
+mod traffic;

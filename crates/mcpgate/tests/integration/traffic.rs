@@ -310,6 +310,27 @@ async fn a_circuit_opens_after_failures_hides_the_target_and_closes_after_a_prob
     let status = gw.core.target_status();
     let flap_status = status.iter().find(|t| t.name == "flap").unwrap();
     assert_eq!(flap_status.traffic.circuit, "open", "{status:?}");
+    // `/readyz` shows it too.
+    let readyz: Value = http_client()
+        .get(format!("{}/readyz", gw.base()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let flap_ready = readyz["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "flap")
+        .cloned()
+        .unwrap();
+    assert_eq!(flap_ready["circuit"], "open", "{readyz}");
+    assert_eq!(
+        flap_ready["state"], "up",
+        "the connection is fine, the calls are not: {readyz}"
+    );
     let names = c.tool_names().await;
     assert!(!names.iter().any(|n| n.starts_with("flap_")), "{names:?}");
     assert!(names.iter().any(|n| n == "ok_echo"), "{names:?}");
@@ -434,4 +455,40 @@ async fn least_outstanding_prefers_the_idle_replica() {
         assert_eq!(a.stats().tool_calls(), 1, "the idle replica a got the second session");
     }
     within("the first call", first).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_annotations_make_a_call_retryable_only_when_trusted() {
+    let trusted = fixture(opts("trusted", vec![Fault::Garbage])).await;
+    let untrusted = fixture(opts("untrusted", vec![Fault::Garbage])).await;
+    let common = "    circuit_breaker: { consecutive_failures: 0 }\n    retries: { attempts: 2, backoff: 10ms";
+    let gw = Gateway::start(&config(
+        "",
+        &[
+            http_target(
+                "trusted",
+                &trusted.mcp_url(),
+                &format!("{common}, trust_idempotent_hint: true }}\n"),
+            ),
+            http_target("untrusted", &untrusted.mcp_url(), &format!("{common} }}\n")),
+        ],
+    ))
+    .await;
+    let c = gw.connect().await;
+    c.tool_names().await;
+    // `echo` is annotated readOnlyHint/idempotentHint: retried where the hints are trusted.
+    c.error("tools/call", call_params("trusted_echo", json!({ "message": "x" })))
+        .await;
+    assert_eq!(trusted.stats().tool_calls(), 2);
+    c.error("tools/call", call_params("untrusted_echo", json!({ "message": "x" })))
+        .await;
+    assert_eq!(
+        untrusted.stats().tool_calls(),
+        1,
+        "annotations are not trusted by default"
+    );
+    // `add_tool` is annotated neither read-only nor idempotent: never retried.
+    c.error("tools/call", call_params("trusted_add_tool", json!({ "name": "n" })))
+        .await;
+    assert_eq!(trusted.stats().tool_calls(), 3);
 }
