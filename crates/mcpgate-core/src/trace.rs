@@ -480,3 +480,140 @@ impl Injector for Owned {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    fn tracing() -> Tracing {
+        // No processor: spans are made (and recorded) but go nowhere.
+        Tracing::new(SdkTracerProvider::builder().build().tracer("test"))
+    }
+
+    fn request(params: &str) -> Message {
+        let text = format!(r#"{{"jsonrpc":"2.0","id":"r-1","method":"tools/call","params":{params}}}"#);
+        Message::parse(bytes::Bytes::from(text)).unwrap()
+    }
+
+    fn headers(tp: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert("traceparent", http::HeaderValue::from_str(tp).unwrap());
+        h
+    }
+
+    const HEADER_TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const META_TP: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    #[test]
+    fn the_parent_is_meta_then_header_then_none() {
+        let t = tracing();
+        let from_header = t.extract_headers(&headers(HEADER_TP));
+        let msg = request(&format!(r#"{{"name":"a","_meta":{{"traceparent":"{META_TP}"}}}}"#));
+        let s = t.server_span(&msg, None, &from_header);
+        let sc = s.context().span().span_context().clone();
+        assert_eq!(sc.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+        let s = t.server_span(&request(r#"{"name":"a"}"#), None, &from_header);
+        assert_eq!(
+            s.context().span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        let s = t.server_span(&request(r#"{"name":"a"}"#), None, &TraceParent::NONE);
+        assert!(s.context().span().span_context().is_valid());
+        assert_ne!(
+            s.context().span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        // Garbage is ignored, not an error.
+        assert!(t.extract_headers(&headers("00-xyz")).0.is_none());
+        let bad = request(r#"{"name":"a","_meta":{"traceparent":"nope"}}"#);
+        let s = t.server_span(&bad, None, &from_header);
+        assert_eq!(
+            s.context().span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+    }
+
+    #[test]
+    fn injection_replaces_traceparent_and_keeps_the_rest() {
+        let t = tracing();
+        let span = ClientSpan {
+            cx: Context::new().with_span(t.tracer.start("x")),
+            tool_call: true,
+            ended: true,
+        };
+        let own = format!(
+            "00-{}-{}-01",
+            span.cx.span().span_context().trace_id(),
+            span.cx.span().span_context().span_id()
+        );
+        let params = RawJson::parse(bytes::Bytes::from_static(
+            br#"{"name":"x","arguments":{"a":[1,2]},"_meta":{"progressToken":7,"traceparent":"00-old","tracestate":"a=b","vendor/k":{"z":1}}}"#,
+        ))
+        .unwrap();
+        let (out, headers) = span.inject_params(&t, Some(&params));
+        let v: serde_json::Value = out.unwrap().decode().unwrap();
+        assert_eq!(v["_meta"]["traceparent"], own.as_str());
+        assert!(
+            v["_meta"].get("tracestate").is_none(),
+            "the span's own (empty) tracestate: {v}"
+        );
+        assert_eq!(v["_meta"]["progressToken"], 7);
+        assert_eq!(v["_meta"]["vendor/k"]["z"], 1);
+        assert_eq!(v["arguments"]["a"][1], 2);
+        assert_eq!(headers.traceparent.to_str().unwrap(), own);
+        // No params, or params without _meta, get one.
+        let (out, _) = span.inject_params(&t, None);
+        let v: serde_json::Value = out.unwrap().decode().unwrap();
+        assert_eq!(v["_meta"]["traceparent"], own.as_str());
+        // A _meta that is not an object is left alone (the upstream will say what is wrong).
+        let odd = RawJson::parse(bytes::Bytes::from_static(br#"{"_meta":3}"#)).unwrap();
+        let (out, _) = span.inject_params(&t, Some(&odd));
+        assert_eq!(out.unwrap().as_str(), r#"{"_meta":3}"#);
+    }
+
+    #[test]
+    fn outcomes_follow_the_convention() {
+        let err = Message::error(RawJson::from_static("1"), mcpgate_proto::ErrorCode(-32602), "bad", None);
+        let a = outcome_attributes(&err, true);
+        assert_eq!(a[0].0, KeyValue::new(attr::STATUS_CODE, "-32602"));
+        assert_eq!(a[1].0, KeyValue::new(attr::ERROR_TYPE, "-32602"));
+        assert_eq!(a[1].1, Some(Status::error("bad")));
+        let tool_error = Message::response(
+            RawJson::from_static("1"),
+            RawJson::from_static(r#"{"content":[],"isError":true}"#),
+        );
+        assert_eq!(
+            outcome_attributes(&tool_error, true)[0].0,
+            KeyValue::new(attr::ERROR_TYPE, "tool_error")
+        );
+        assert!(
+            outcome_attributes(&tool_error, false).is_empty(),
+            "isError means something only for tools/call"
+        );
+        let ok = Message::response(RawJson::from_static("1"), RawJson::from_static(r#"{"isError":false}"#));
+        assert!(outcome_attributes(&ok, true).is_empty());
+    }
+
+    #[test]
+    fn names_and_request_attributes() {
+        let (name, attrs) = request_attributes(
+            "tools/call",
+            Some(&RawJson::from_static(r#""r-1""#)),
+            Some(&RawJson::from_static(r#"{"name":"gh_search"}"#)),
+        );
+        assert_eq!(name, "tools/call gh_search");
+        assert!(attrs.contains(&KeyValue::new(attr::REQUEST_ID, "r-1")));
+        assert!(attrs.contains(&KeyValue::new(attr::TOOL, "gh_search")));
+        assert!(attrs.contains(&KeyValue::new(attr::OPERATION, "execute_tool")));
+        let (name, attrs) = request_attributes(
+            "resources/read",
+            Some(&RawJson::from_static("7")),
+            Some(&RawJson::from_static(r#"{"uri":"file:///a b"}"#)),
+        );
+        assert_eq!(name, "resources/read", "URIs never go into span names");
+        assert!(attrs.contains(&KeyValue::new(attr::RESOURCE, "file:///a b")));
+        assert!(attrs.contains(&KeyValue::new(attr::REQUEST_ID, "7")));
+    }
+}
