@@ -13,6 +13,8 @@
 #                  and @modelcontextprotocol/server-everything
 #   .peers/node22  npm folder with Node 22 (npm package `node`) and @modelcontextprotocol/conformance,
 #                  which needs Node 22; run it as `.peers/node22/bin/conformance`
+#   .peers/node22-conformance-next  the conformance prerelease line (2026-07-28 requirement set),
+#                  run with the Node 22 above as `.peers/node22-conformance-next/bin/conformance`
 #
 # Separate group, installed only when asked for (tests/e2e/prometheus.sh asks):
 #   scripts/peers.sh prometheus   the Debian package `prometheus` (prometheus + promtool),
@@ -44,6 +46,10 @@ NODE22_PKGS=(
   "@modelcontextprotocol/conformance@0.1.16"
   "@modelcontextprotocol/inspector@2.12.0"
 )
+
+# The prerelease line of the conformance suite, for the 2026-07-28 requirement set; kept apart
+# from the 0.1.x install so the session-based suite stays on its pinned release.
+CONFORMANCE_NEXT="@modelcontextprotocol/conformance@0.2.0-alpha.12"
 
 log() { printf '[peers] %s\n' "$*"; }
 
@@ -135,6 +141,26 @@ PATH="$here/node_modules/.bin:$PATH" exec "$here/node_modules/.bin/mcp-inspector
 LAUNCH
   chmod +x "$PEERS/node22/bin/mcp-inspector"
   stamp_write node22 "$node22_spec"
+fi
+
+# ---- the conformance prerelease (runs on the Node 22 above) ---------------------------------------
+if stamp_ok node22-conformance-next "$CONFORMANCE_NEXT" && [ -x "$PEERS/node22-conformance-next/bin/conformance" ]; then
+  log "node22-conformance-next up to date: $CONFORMANCE_NEXT"
+else
+  log "installing npm folder $PEERS/node22-conformance-next: $CONFORMANCE_NEXT"
+  rm -f "$PEERS/.stamp-node22-conformance-next"
+  npm_folder "$PEERS/node22-conformance-next" "$CONFORMANCE_NEXT"
+  mkdir -p "$PEERS/node22-conformance-next/bin"
+  cat >"$PEERS/node22-conformance-next/bin/conformance" <<'LAUNCH'
+#!/usr/bin/env bash
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+node22="$here/../node22/node_modules/.bin"
+PATH="$node22:$PATH" exec "$node22/node" \
+  "$here/node_modules/@modelcontextprotocol/conformance/dist/index.js" "$@"
+LAUNCH
+  chmod +x "$PEERS/node22-conformance-next/bin/conformance"
+  stamp_write node22-conformance-next "$CONFORMANCE_NEXT"
 fi
 
 log "ready: $("$PEERS/venv/bin/python" -c 'import importlib.metadata as m; print("mcp", m.version("mcp"))'), \

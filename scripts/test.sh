@@ -15,6 +15,9 @@
 # 6. Metrics scraped by a real Prometheus (tests/e2e/prometheus.sh; installs the Debian package
 #    `prometheus` through `scripts/peers.sh prometheus` when missing): PromQL over exact call counts.
 # 7. The official MCP conformance suite (server mode) through mcpgate.
+# 8. Its prerelease's 2026-07-28 requirement set through mcpgate in front of the session-based
+#    fixture (stateless clients bridged to a session-based server), against a baseline of known
+#    failures (tests/conformance/baseline-2026-07-28.yml, explained in docs/protocol.md).
 # The last line is the total `N passed, M failed`; exit non-zero on any failure.
 # Time on 2 cores: ~10-15 min from a cold cargo cache, ~4 min warm; first peer install ~75 s.
 # Set TEST_SKIP_PEERS=1 to run only the Rust parts (no registry access needed beyond crates.io).
@@ -82,6 +85,13 @@ if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
   read -r p f < <(grep -E '^Total:' "$OUT/conformance.log" | tail -n 1 | awk '{ print $2 + 0, $4 + 0 }')
   PASSED=$((PASSED + ${p:-0})); FAILED=$((FAILED + ${f:-0}))
   if [ "$rc" != 0 ]; then fail "conformance"; [ "${f:-0}" = 0 ] && FAILED=$((FAILED + 1)); fi
+
+  step "MCP conformance suite, 2026-07-28 requirement set, through mcpgate (bridging)"
+  tests/conformance/run.sh gateway-2026 2>&1 | tee "$OUT/conformance-2026.log"
+  rc=${PIPESTATUS[0]}
+  read -r p f < <(grep -E '^Total:' "$OUT/conformance-2026.log" | tail -n 1 | awk '{ print $2 + 0, $4 + 0 }')
+  PASSED=$((PASSED + ${p:-0})); FAILED=$((FAILED + ${f:-0}))
+  if [ "$rc" != 0 ]; then fail "conformance 2026-07-28"; [ "${f:-0}" = 0 ] && FAILED=$((FAILED + 1)); fi
 fi
 
 echo

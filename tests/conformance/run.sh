@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh — the official MCP conformance suite (server scenarios) against our fixture server.
 #
-#   tests/conformance/run.sh [direct|gateway]        (default: direct)
+#   tests/conformance/run.sh [direct|gateway|direct-2026|gateway-2026]        (default: direct)
 #
 # Installs the pinned peers (scripts/peers.sh), starts tests/conformance/fixture_server.py (official
 # Python SDK) on a loopback port chosen now, and runs `conformance server --url …`
@@ -9,6 +9,13 @@
 #   direct   against the fixture itself;
 #   gateway  through mcpgate (built, or $MCPGATE_BIN), with prefix mode `never` and one
 #            Streamable HTTP target pointing at the fixture, so the scenario names still match.
+#   direct-2026 / gateway-2026  the same with the conformance prerelease
+#            (@modelcontextprotocol/conformance@0.2.0-alpha.12) running the 2026-07-28 requirement
+#            set (`--requirements 2026-07-28`), the fixture started with --stateless-fixtures (the
+#            2026 scenarios' tools, written the session-based way: the bridging case). gateway-2026
+#            passes baseline-2026-07-28.yml as --expected-failures and ends with
+#            `Total: P passed, F failed` over the scored scenarios, F counting only failures that
+#            are not in the baseline (the expected ones are listed above it).
 # Output and per-scenario checks.json go to tests/conformance/.out/. Prints the suite's
 # `Total: N passed, M failed` line last and exits non-zero when a check failed.
 # Options: CONFORMANCE_SUITE=active|all|pending (default active: the 30 non-pending scenarios).
@@ -16,7 +23,9 @@
 set -euo pipefail
 
 MODE="${1:-direct}"
-case "$MODE" in direct|gateway) ;; *) echo "usage: $0 [direct|gateway]" >&2; exit 2 ;; esac
+case "$MODE" in direct|gateway|direct-2026|gateway-2026) ;; *) echo "usage: $0 [direct|gateway|direct-2026|gateway-2026]" >&2; exit 2 ;; esac
+NEXT=""; FIXTURE_ARGS=()
+case "$MODE" in *-2026) NEXT=1; FIXTURE_ARGS=(--stateless-fixtures) ;; esac
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../e2e/lib/common.sh
 . "$HERE/../e2e/lib/common.sh"
@@ -32,12 +41,12 @@ trap 'exit 130' INT TERM
 rm -rf "$OUT" && mkdir -p "$OUT"
 
 FX_PORT="$(free_port)"
-start_bg "$OUT/fixture.log" "$PEERS/venv/bin/python" "$HERE/fixture_server.py" --port "$FX_PORT"
+start_bg "$OUT/fixture.log" "$PEERS/venv/bin/python" "$HERE/fixture_server.py" --port "$FX_PORT" "${FIXTURE_ARGS[@]}"
 wait_mcp "http://127.0.0.1:$FX_PORT/mcp" "$LAST_PID" "$OUT/fixture.log" 30
 URL="http://127.0.0.1:$FX_PORT/mcp"
 log "fixture server on $URL"
 
-if [ "$MODE" = gateway ]; then
+if [ "$MODE" = gateway ] || [ "$MODE" = gateway-2026 ]; then
   GATEWAY="$(gateway_bin)"
   GW_PORT="$(free_port)"
   cat >"$OUT/gateway.yaml" <<YAML
@@ -54,6 +63,48 @@ YAML
   wait_mcp "http://127.0.0.1:$GW_PORT/mcp" "$LAST_PID" "$OUT/gateway.log" 60
   URL="http://127.0.0.1:$GW_PORT/mcp"
   log "mcpgate on $URL (config $OUT/gateway.yaml)"
+fi
+
+if [ -n "$NEXT" ]; then
+  args=(server --url "$URL" --requirements 2026-07-28 -o "$OUT/results")
+  [ "$MODE" = gateway-2026 ] && args+=(--expected-failures "$HERE/baseline-2026-07-28.yml")
+  log "conformance (prerelease) ${args[*]}"
+  rc=0
+  "$PEERS/node22-conformance-next/bin/conformance" "${args[@]}" >"$OUT/conformance.log" 2>&1 || rc=$?
+  stop_all
+  sed -n '/=== SUMMARY ===/,$p' "$OUT/conformance.log" | grep -v '^\s*$' || true
+  # Scored checks only (the requirement file's not_scored scenarios are reported, not counted);
+  # a failure is counted unless the baseline expects it.
+  total="$("$PEERS/venv/bin/python" - "$OUT/results" "$HERE/baseline-2026-07-28.yml" "$MODE" \
+    "$PEERS/node22-conformance-next/node_modules/@modelcontextprotocol/conformance/requirements/2026-07-28.yaml" <<'PY'
+import json, pathlib, re, sys
+results, baseline, mode, reqs = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+not_scored = set(re.findall(r"- scenario: (\S+)\n\s+leg: server", open(reqs).read()))
+expected = set()
+if mode == "gateway-2026":
+    expected = {l.strip()[2:].split(" #")[0].strip() for l in open(baseline) if l.strip().startswith("- ")}
+passed = failed = known = 0
+for checks in sorted(results.glob("server-*/checks.json")):
+    scenario = re.sub(r"^server-(.*)-\d{4}-\d\d-\d\dT.*$", r"\1", checks.parent.name)
+    if scenario in not_scored:
+        continue
+    for c in json.loads(checks.read_text()):
+        if c["status"] == "SUCCESS":
+            passed += 1
+        elif c["status"] == "FAILURE":
+            if scenario in expected or f"{scenario}:{c['id']}" in expected:
+                known += 1
+                print(f"expected failure: {scenario}:{c['id']}", file=sys.stderr)
+            else:
+                failed += 1
+                print(f"FAILED: {scenario}:{c['id']}: {c.get('errorMessage', '')}", file=sys.stderr)
+print(f"Total: {passed} passed, {failed} failed (scored; {known} expected failures in the baseline)")
+PY
+)"
+  DONE=1
+  echo "$total"
+  if [ "$MODE" = gateway-2026 ]; then exit "$rc"; fi
+  exit 0
 fi
 
 log "conformance server --url $URL --suite ${CONFORMANCE_SUITE:-active}"
