@@ -1548,7 +1548,7 @@ impl Inner {
                     let down = t.traffic.endpoints.len() == 1 && !t.is_up();
                     match t
                         .traffic
-                        .retry_after(t.name(), &e, attempt, false, idempotent)
+                        .retry_after(Some(self.telemetry.metrics()), t.name(), &e, attempt, false, idempotent)
                         .filter(|_| !down)
                     {
                         Some(wait) => {
@@ -1622,7 +1622,7 @@ impl Inner {
             }
             crate::trace::end_request(span, outcome.as_ref());
             if let Err(e) = &outcome
-                && let Some(wait) = t.traffic.retry_after(t.name(), e, attempt, sent, idempotent)
+                && let Some(wait) = t.traffic.retry_after(Some(self.telemetry.metrics()), t.name(), e, attempt, sent, idempotent)
             {
                 tracing::debug!(target = %t.name(), method = %method, attempt, error = %e, "Retrying.");
                 drop(_route);

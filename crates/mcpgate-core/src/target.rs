@@ -219,7 +219,7 @@ impl TargetRt {
                 .await;
                 match fetched {
                     Ok(items) => break items,
-                    Err(e) => match self.traffic.retry_after(&self.cfg.name, &e, attempt, true, true) {
+                    Err(e) => match self.traffic.retry_after(None, &self.cfg.name, &e, attempt, true, true) {
                         Some(wait) if !up.is_closed() => tokio::time::sleep(wait).await,
                         _ => return Err(e),
                     },

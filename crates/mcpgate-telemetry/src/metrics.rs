@@ -139,6 +139,11 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabel {
+    scope: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TargetKind {
     target: Name,
     kind: &'static str,
@@ -198,6 +203,11 @@ struct Families {
     auth_failures: Family<ReasonLabel, Counter>,
     authz_denials: Family<TargetKind, Counter>,
     list_failures: Family<ListTarget, Counter>,
+    // ---- traffic management (issue 4) ----
+    rate_limited: Family<ScopeLabel, Counter>,
+    retries: Family<TargetLabel, Counter>,
+    retry_budget_exhausted: Family<TargetLabel, Counter>,
+    circuit_open: Family<TargetLabel, Gauge>,
 }
 
 /// The gateway's Prometheus metrics. Every method is cheap and returns at once when metrics
@@ -233,6 +243,10 @@ impl Metrics {
             auth_failures: Family::default(),
             authz_denials: Family::default(),
             list_failures: Family::default(),
+            rate_limited: Family::default(),
+            retries: Family::default(),
+            retry_budget_exhausted: Family::default(),
+            circuit_open: Family::default(),
         };
         let f = &families;
         registry.register(
@@ -322,6 +336,26 @@ impl Metrics {
             "Times a target was left out of a merged list because listing it failed, by list and target",
             f.list_failures.clone(),
         );
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate limit or a target's concurrency limit, by scope (global, identity, target, tool, concurrency)",
+            f.rate_limited.clone(),
+        );
+        registry.register(
+            "upstream_retries",
+            "Upstream requests sent again after a failure (connect failures, idempotent reads, tools marked idempotent), by target",
+            f.retries.clone(),
+        );
+        registry.register(
+            "retry_budget_exhausted",
+            "Retries not made because the target's retry budget was spent, by target",
+            f.retry_budget_exhausted.clone(),
+        );
+        registry.register(
+            "circuit_open",
+            "1 while every endpoint of the target has an open circuit (calls fail fast, the target is left out of lists), else 0",
+            f.circuit_open.clone(),
+        );
         let access_log_dropped = Counter::default();
         registry.register(
             "access_log_dropped",
@@ -372,11 +406,10 @@ impl Metrics {
         let f = &self.families;
         m.requests[r.outcome.index()]
             .get_or_init(|| {
-                f.requests
-                    .get_or_create_owned(&MethodOutcome {
-                        method,
-                        outcome: r.outcome.as_str(),
-                    })
+                f.requests.get_or_create_owned(&MethodOutcome {
+                    method,
+                    outcome: r.outcome.as_str(),
+                })
             })
             .inc();
         let secs = r.duration.as_secs_f64();
@@ -478,27 +511,39 @@ impl Metrics {
         if !self.enabled {
             return;
         }
-        self.families.sessions.get_or_create(&TransportLabel { transport }).dec();
+        self.families
+            .sessions
+            .get_or_create(&TransportLabel { transport })
+            .dec();
     }
 
     /// An upstream session to `target` was opened.
     pub fn upstream_session_opened(&self, target: &Arc<str>) {
         if self.enabled {
-            self.families.upstream_sessions.get_or_create(&target_label(target)).inc();
+            self.families
+                .upstream_sessions
+                .get_or_create(&target_label(target))
+                .inc();
         }
     }
 
     /// An upstream session to `target` closed.
     pub fn upstream_session_closed(&self, target: &Arc<str>) {
         if self.enabled {
-            self.families.upstream_sessions.get_or_create(&target_label(target)).dec();
+            self.families
+                .upstream_sessions
+                .get_or_create(&target_label(target))
+                .dec();
         }
     }
 
     /// The target's main upstream session is connected (`true`) or not.
     pub fn target_up(&self, target: &Arc<str>, up: bool) {
         if self.enabled {
-            self.families.target_up.get_or_create(&target_label(target)).set(up as i64);
+            self.families
+                .target_up
+                .get_or_create(&target_label(target))
+                .set(up as i64);
         }
     }
 
@@ -527,6 +572,41 @@ impl Metrics {
                     kind,
                 })
                 .inc();
+        }
+    }
+
+    /// A request was refused by a rate limit of `scope` (`global`, `identity`, `target`,
+    /// `tool`) or by a target's concurrency limit (`concurrency`).
+    pub fn rate_limited(&self, scope: &'static str) {
+        if self.enabled {
+            self.families.rate_limited.get_or_create(&ScopeLabel { scope }).inc();
+        }
+    }
+
+    /// A request to `target` is sent again.
+    pub fn upstream_retry(&self, target: &Arc<str>) {
+        if self.enabled {
+            self.families.retries.get_or_create(&target_label(target)).inc();
+        }
+    }
+
+    /// A retry to `target` was not made: its retry budget is spent.
+    pub fn retry_budget_exhausted(&self, target: &Arc<str>) {
+        if self.enabled {
+            self.families
+                .retry_budget_exhausted
+                .get_or_create(&target_label(target))
+                .inc();
+        }
+    }
+
+    /// `target`'s circuit is open (every endpoint) or not.
+    pub fn circuit_open(&self, target: &Arc<str>, open: bool) {
+        if self.enabled {
+            self.families
+                .circuit_open
+                .get_or_create(&target_label(target))
+                .set(open as i64);
         }
     }
 

@@ -208,7 +208,8 @@ impl TargetTraffic {
     /// reached the upstream, `idempotent` whether repeating it is harmless.
     pub fn retry_after(
         &self,
-        target: &str,
+        metrics: Option<&mcpgate_telemetry::Metrics>,
+        target: &std::sync::Arc<str>,
         err: &GatewayError,
         attempt: u32,
         sent: bool,
@@ -227,11 +228,11 @@ impl TargetTraffic {
             return None;
         }
         if !self.budget.lock().try_retry(Instant::now()) {
-            metrics_hook::retry_budget_exhausted(target);
+            metrics_hook::retry_budget_exhausted(metrics, target);
             tracing::debug!(target = %target, "Retry budget exhausted; not retrying.");
             return None;
         }
-        metrics_hook::retried(target);
+        metrics_hook::retried(metrics, target);
         Some(retry::backoff(&self.cfg.retries, attempt))
     }
 
@@ -314,16 +315,23 @@ fn redact(u: &url::Url) -> String {
     u.to_string()
 }
 
-/// Where traffic-management events are counted. The Prometheus metrics handle (issue 5) is
-/// wired in here; until then each is a debug log with structured fields.
+/// Where traffic-management events are counted: the Prometheus metrics (when given) and a
+/// log line with structured fields. Refusals also reach the request metrics through their
+/// outcome (`rate_limited`, `overloaded`, `circuit_open`).
 pub(crate) mod metrics_hook {
+    use std::sync::Arc;
+
+    use mcpgate_telemetry::Metrics;
+
     /// A request refused by a rate limit.
-    pub fn rate_limited(scope: &'static str, target: Option<&str>) {
+    pub fn rate_limited(m: &Metrics, scope: &'static str, target: Option<&str>) {
+        m.rate_limited(scope);
         tracing::debug!(scope, target = target.unwrap_or(""), "Request refused by a rate limit.");
     }
 
     /// A request refused by a target's concurrency limit.
-    pub fn overloaded(target: &str) {
+    pub fn overloaded(m: &Metrics, target: &str) {
+        m.rate_limited("concurrency");
         tracing::debug!(target = %target, "Request refused by the target's concurrency limit.");
     }
 
@@ -333,17 +341,24 @@ pub(crate) mod metrics_hook {
     }
 
     /// A request retried.
-    pub fn retried(target: &str) {
+    pub fn retried(m: Option<&Metrics>, target: &Arc<str>) {
+        if let Some(m) = m {
+            m.upstream_retry(target);
+        }
         tracing::debug!(target = %target, "Retrying a request.");
     }
 
     /// A retry refused by the budget.
-    pub fn retry_budget_exhausted(target: &str) {
+    pub fn retry_budget_exhausted(m: Option<&Metrics>, target: &Arc<str>) {
+        if let Some(m) = m {
+            m.retry_budget_exhausted(target);
+        }
         tracing::debug!(target = %target, "Retry refused by the retry budget.");
     }
 
-    /// A circuit changed state.
-    pub fn circuit_changed(target: &str, endpoint: usize, state: &'static str) {
+    /// An endpoint's circuit changed state; `listed`: whether the target is in the lists now.
+    pub fn circuit_changed(m: &Metrics, target: &Arc<str>, endpoint: usize, state: &'static str, listed: bool) {
+        m.circuit_open(target, !listed);
         tracing::warn!(target = %target, endpoint, state, "Circuit breaker changed state.");
     }
 }
@@ -370,7 +385,7 @@ impl crate::gateway::Inner {
         rt.limits
             .check(&[RateScope::Global, RateScope::Identity], &subject)
             .map_err(|l| {
-                metrics_hook::rate_limited(l.scope, None);
+                metrics_hook::rate_limited(self.telemetry.metrics(), l.scope, None);
                 GatewayError::RateLimited {
                     scope: l.scope,
                     rate: l.rate,
@@ -396,7 +411,7 @@ impl crate::gateway::Inner {
         rt.limits
             .check(&[RateScope::Target, RateScope::Tool], &subject)
             .map_err(|l| {
-                metrics_hook::rate_limited(l.scope, Some(t.name()));
+                metrics_hook::rate_limited(self.telemetry.metrics(), l.scope, Some(t.name()));
                 GatewayError::RateLimited {
                     scope: l.scope,
                     rate: l.rate,
@@ -412,7 +427,7 @@ impl crate::gateway::Inner {
         t: &crate::target::TargetRt,
     ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, GatewayError> {
         t.traffic.concurrency.acquire().await.map_err(|why| {
-            metrics_hook::overloaded(t.name());
+            metrics_hook::overloaded(self.telemetry.metrics(), t.name());
             tracing::debug!(target = %t.name(), reason = ?why, "Concurrency limit reached.");
             GatewayError::Overloaded {
                 target: t.name().to_string(),
@@ -444,8 +459,15 @@ impl crate::gateway::Inner {
             Transition::Opened => "open",
             Transition::Closed => "closed",
         };
-        metrics_hook::circuit_changed(t.name(), endpoint, state);
-        if t.traffic.listed_changed() {
+        let changed = t.traffic.listed_changed();
+        metrics_hook::circuit_changed(
+            self.telemetry.metrics(),
+            t.name(),
+            endpoint,
+            state,
+            t.traffic.is_listed(),
+        );
+        if changed {
             self.membership_changed(true);
         }
         if tr == Transition::Opened {
@@ -457,6 +479,7 @@ impl crate::gateway::Inner {
                 if let Some(gw) = me.upgrade()
                     && t.traffic.listed_changed()
                 {
+                    gw.telemetry.metrics().circuit_open(t.name(), !t.traffic.is_listed());
                     tracing::info!(target = %t.name(), "Circuit cool-down over; the target is listed again and probed.");
                     gw.membership_changed(true);
                 }

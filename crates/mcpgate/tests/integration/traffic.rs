@@ -27,6 +27,24 @@ fn call_params(tool: &str, arguments: Value) -> Value {
     json!({ "name": tool, "arguments": arguments })
 }
 
+/// The `/metrics` text.
+async fn metrics(gw: &Gateway) -> String {
+    let resp = within(
+        "GET /metrics",
+        http_client().get(format!("{}/metrics", gw.base())).send(),
+    )
+    .await
+    .expect("GET /metrics");
+    resp.text().await.expect("the metrics text")
+}
+
+/// Asserts that `/metrics` has the line `series value`.
+async fn assert_metric(gw: &Gateway, series: &str, value: u64) {
+    let text = metrics(gw).await;
+    let line = format!("{series} {value}");
+    assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_call_gets_32003_and_is_cancelled_upstream() {
     let ok = named_fixture("ok").await;
@@ -136,6 +154,7 @@ async fn lists_are_retried_but_a_tool_call_only_when_marked_idempotent() {
         .await;
     assert_eq!(e["code"], -32004, "{e}");
     assert_eq!(idem.stats().tool_calls(), 3, "an idempotent call is retried");
+    assert_metric(&gw, "mcpgate_upstream_retries_total{target=\"idem\"}", 2).await;
     // A tool the list does not mark is still sent once.
     let before = idem.stats().tool_calls();
     c.error("tools/call", call_params("idem_add", json!({ "a": 1, "b": 2 })))
@@ -195,6 +214,7 @@ async fn rate_limits_answer_32005_with_retry_after_per_scope() {
         2,
         "the refused call never reached the upstream"
     );
+    assert_metric(&gw, "mcpgate_rate_limited_total{scope=\"tool\"}", 1).await;
     // Another tool of the target is not under the tool limit, but under the target's: the
     // refused call took nothing from it, so one more call fits.
     c.call("lim_add", json!({ "a": 1, "b": 2 })).await;
@@ -268,6 +288,7 @@ async fn a_target_at_its_concurrency_limit_queues_briefly_then_refuses() {
         .await;
     assert_eq!(e["code"], -32005, "{e}");
     assert_eq!(e["data"]["scope"], "concurrency", "{e}");
+    assert_metric(&gw, "mcpgate_rate_limited_total{scope=\"concurrency\"}", 1).await;
     assert_eq!(e["data"]["target"], "busy", "{e}");
     ok_still_answers(&c3).await;
     assert_eq!(within("the first call", first).await.unwrap(), "1");
@@ -331,6 +352,7 @@ async fn a_circuit_opens_after_failures_hides_the_target_and_closes_after_a_prob
         flap_ready["state"], "up",
         "the connection is fine, the calls are not: {readyz}"
     );
+    assert_metric(&gw, "mcpgate_circuit_open{target=\"flap\"}", 1).await;
     let names = c.tool_names().await;
     assert!(!names.iter().any(|n| n.starts_with("flap_")), "{names:?}");
     assert!(names.iter().any(|n| n == "ok_echo"), "{names:?}");
@@ -365,6 +387,7 @@ async fn a_circuit_opens_after_failures_hides_the_target_and_closes_after_a_prob
         .await;
     assert!(c.tool_names().await.iter().any(|n| n == "flap_echo"));
     assert_eq!(c.call_text("flap_echo", json!({ "message": "back" })).await, "back");
+    assert_metric(&gw, "mcpgate_circuit_open{target=\"flap\"}", 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
