@@ -25,6 +25,18 @@ pub struct SessionStreams {
     resume_buffer: usize,
     /// Legacy SSE sessions get `event: message` frames without ids.
     legacy: bool,
+    /// Open GET connections (general stream and resumptions), for
+    /// `listen.max_streams_per_session`.
+    open_gets: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// One counted GET connection of a session; released when its response body is dropped.
+pub struct GetSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for GetSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 #[derive(Default)]
@@ -61,7 +73,19 @@ impl SessionStreams {
             state: Mutex::new(state),
             resume_buffer,
             legacy,
+            open_gets: Default::default(),
         })
+    }
+
+    /// Counts a new GET connection, unless `max` are open already.
+    pub fn open_get(&self, max: usize) -> Option<GetSlot> {
+        use std::sync::atomic::Ordering;
+        let n = self.open_gets.fetch_add(1, Ordering::AcqRel);
+        if n >= max {
+            self.open_gets.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(GetSlot(self.open_gets.clone()))
     }
 
     /// Opens a new POST stream; returns its number and the body's receiver.

@@ -466,8 +466,55 @@ pub fn elements(raw: &RawJson) -> Option<Vec<RawJson>> {
     )
 }
 
+/// Does `json` nest arrays and objects deeper than `max` levels? Brackets inside strings
+/// (escapes included) do not count. A linear scan that allocates nothing, for refusing
+/// hostile input before parsing it.
+pub fn nesting_exceeds(json: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                i += 1;
+                while i < json.len() {
+                    match json[i] {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn nesting_limit_counts_brackets_outside_strings() {
+        use super::nesting_exceeds;
+        assert!(!nesting_exceeds(br#"{"a":[1,{"b":2}]}"#, 3));
+        assert!(nesting_exceeds(br#"{"a":[1,{"b":2}]}"#, 2));
+        assert!(
+            !nesting_exceeds(br#"{"a":"[[[[{{{{\"[[[["}"#, 1),
+            "brackets in strings, escaped quote"
+        );
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(nesting_exceeds(deep.as_bytes(), 64));
+        assert!(!nesting_exceeds(deep.as_bytes(), 100_000));
+        assert!(!nesting_exceeds(b"", 0) && !nesting_exceeds(b"1", 0));
+    }
     use super::*;
     use proptest::prelude::*;
 

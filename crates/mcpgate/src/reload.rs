@@ -1,7 +1,9 @@
-//! Live reload of authentication and policies: on SIGHUP, and when the config file (or a
-//! file beside it, such as a JWKS file) changes. A file that does not load is rejected with
-//! its error and the running config stays; sessions are never dropped. Listener and target
-//! changes need a restart (a warning says so).
+//! Live reload of the whole configuration (targets, naming, authentication, policies,
+//! limits): on SIGHUP, and when the config file (or a file beside it, such as a JWKS file)
+//! changes. A file that does not load is rejected with its error and the running config
+//! stays; sessions are never dropped. How targets are added, replaced and retired is
+//! `Gateway::reload`'s business (mcpgate-core); listener address, paths and body limit need a
+//! restart (a warning says so).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -89,12 +91,13 @@ fn reload(path: &Path, gw: &Gateway, why: &str) {
             return;
         }
     };
-    let old = gw.config();
-    let names = |c: &Config| c.targets.iter().map(|t| t.name.to_string()).collect::<Vec<_>>();
-    if names(&old) != names(&new) || old.listen.address != new.listen.address {
-        tracing::warn!("Listener and target changes need a restart; only authentication and policies were reloaded.");
+    let report = gw.reload(new);
+    if !report.needs_restart.is_empty() {
+        tracing::warn!(
+            settings = ?report.needs_restart,
+            "These listener settings changed but need a restart; the running values stay."
+        );
     }
-    gw.reload_policies(&new);
     tracing::info!(trigger = why, file = %path.display(), "Config reloaded.");
 }
 
