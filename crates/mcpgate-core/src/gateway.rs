@@ -699,7 +699,11 @@ impl Inner {
             Ok(c) => c,
             Err(e) => {
                 let e = GatewayError::from_upstream(t.name(), e);
-                if crate::traffic::health_signal(&e) == Some(false)
+                // With replicas, a replica that cannot be reached is skipped by the next picks.
+                // A single endpoint's reachability is the supervisor's business (down state,
+                // backoff): counting it here would keep a recovered target out for a cool-down.
+                if t.traffic.endpoints.len() > 1
+                    && crate::traffic::health_signal(&e) == Some(false)
                     && let Some(tr) = t.traffic.record_failure(endpoint)
                 {
                     self.circuit_transition(t, endpoint, tr);
@@ -1517,6 +1521,13 @@ impl Inner {
         };
         let tool = tool.as_ref().map(|n| n.as_str());
         self.admit_target(t, tool)?;
+        if let Some(retry_after) = t.traffic.all_open() {
+            crate::traffic::metrics_hook::circuit_rejected(t.name());
+            return Err(GatewayError::CircuitOpen {
+                target: t.name().to_string(),
+                retry_after,
+            });
+        }
         let _slot = self.concurrency_slot(t).await?;
         let idempotent = self.idempotent(t, &method, tool);
         t.traffic.count_request();

@@ -271,7 +271,7 @@ mod tests {
                             prop_assert!(b.probes_in_flight <= out);
                         }
                     }
-                    1 | 2 | 3 => {
+                    1..=3 => {
                         if let Some(a) = outstanding.pop() {
                             let ok = match op { 1 => Some(true), 2 => Some(false), _ => None };
                             let closed_before = b.state == State::Closed;
