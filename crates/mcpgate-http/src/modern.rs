@@ -182,6 +182,41 @@ fn sse_body(rx: mpsc::Receiver<Bytes>, cancel: CancellationToken, keep_alive: st
     resp
 }
 
+/// A `subscriptions/listen` response stream: the acknowledgment and the notifications as they
+/// come, keep-alive comments while idle; when the gateway ends the subscription, the final
+/// response. The client closing it ends the subscription (dropping `listen`).
+fn listen_stream(listen: modern::listen::Listen, keep_alive: std::time::Duration) -> Response {
+    struct St {
+        listen: Option<modern::listen::Listen>,
+        ticker: tokio::time::Interval,
+    }
+    let start = tokio::time::Instant::now() + keep_alive;
+    let st = St {
+        listen: Some(listen),
+        ticker: tokio::time::interval_at(start, keep_alive),
+    };
+    let stream = futures_util::stream::unfold(st, |mut st| async move {
+        let listen = st.listen.as_mut()?;
+        let closed = listen.closed.clone();
+        tokio::select! {
+            biased;
+            m = listen.rx.recv() => m.map(|m| (Ok::<_, Infallible>(sse_event(&m)), st)),
+            _ = closed.cancelled() => {
+                let last = sse_event(&listen.final_response());
+                st.listen = None;
+                Some((Ok(last), st))
+            }
+            _ = st.ticker.tick() => Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), st)),
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
 /// One stateless POST.
 pub(crate) async fn post(
     state: AppState,
@@ -212,6 +247,12 @@ pub(crate) async fn post(
     };
     if modern::Method::of(msg.method()).is_none() {
         return json_reply(modern::method_not_found(id, msg.method()));
+    }
+    if msg.method() == "subscriptions/listen" {
+        return match state.gw.modern_listen(msg, meta, identity).await {
+            Ok(listen) => listen_stream(listen, state.gw.config().listen.keep_alive),
+            Err(r) => json_reply(*r),
+        };
     }
     let (tx, mut rx) = mpsc::channel::<Message>(64);
     let cancel = CancellationToken::new();

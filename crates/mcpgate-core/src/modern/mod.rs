@@ -16,6 +16,7 @@
 //!
 //! This module owns the semantics; `mcpgate-http` owns the headers and the streams.
 
+pub mod listen;
 pub(crate) mod mrtr;
 
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub enum Method {
     Call,
     /// `completion/complete`.
     Complete,
+    /// `subscriptions/listen`: a long-lived stream ([`listen`]; the transport drives it).
+    Listen,
 }
 
 impl Method {
@@ -65,7 +68,7 @@ impl Method {
             "resources/templates/list" => Method::List(ListKind::Templates),
             "tools/call" | "prompts/get" | "resources/read" => Method::Call,
             "completion/complete" => Method::Complete,
-            // Not yet: `subscriptions/listen` (see docs/protocol.md, known gaps).
+            "subscriptions/listen" => Method::Listen,
             _ => return None,
         })
     }
@@ -262,6 +265,13 @@ impl Gateway {
             return method_not_found(id, msg.method());
         };
         let reply = match method {
+            Method::Listen => Reply::error(
+                id,
+                ErrorCode::INTERNAL_ERROR,
+                "subscriptions/listen is opened with Gateway::modern_listen",
+                None,
+                Status::Ok,
+            ),
             Method::Discover => Reply::ok(Message::response(id, self.inner.discover(identity.as_deref()).await)),
             Method::List(_) | Method::Complete => {
                 let session = self.inner.ephemeral_session(&meta, identity);
@@ -381,17 +391,30 @@ impl Inner {
                 continue;
             }
             let MainState::Up(u) = &*t.main.borrow() else { continue };
-            // No `listChanged` / `subscribe`: they are delivered on `subscriptions/listen`
-            // streams, which the gateway does not serve yet.
+            // `listChanged`: the gateway announces list changes (the target's, and targets
+            // coming and going) on `subscriptions/listen` streams; `subscribe` when a target
+            // that serves resources supports subscriptions.
+            let subscribe = member(&u.init.capabilities, "resources")
+                .and_then(|r| member(&r, "subscribe"))
+                .is_some_and(|v| v.as_str() == "true");
             for (cap, value) in [
-                ("tools", serde_json::json!({})),
-                ("prompts", serde_json::json!({})),
-                ("resources", serde_json::json!({})),
+                ("tools", serde_json::json!({ "listChanged": true })),
+                ("prompts", serde_json::json!({ "listChanged": true })),
+                (
+                    "resources",
+                    serde_json::json!({ "listChanged": true, "subscribe": subscribe }),
+                ),
                 ("completions", serde_json::json!({})),
                 ("logging", serde_json::json!({})),
             ] {
                 if has_capability(&u.init.capabilities, cap) {
-                    caps.insert(cap.to_owned(), value);
+                    caps.entry(cap.to_owned())
+                        .and_modify(|v| {
+                            if subscribe && cap == "resources" {
+                                v["subscribe"] = true.into();
+                            }
+                        })
+                        .or_insert(value);
                 }
             }
             if let Some(text) = u.init.instructions.as_deref().filter(|s| !s.trim().is_empty()) {

@@ -673,3 +673,124 @@ async fn a_held_call_expires_and_its_state_is_refused() {
         a.response()
     );
 }
+
+impl Modern {
+    /// Opens `subscriptions/listen` with request id `id`; returns the response stream.
+    async fn listen(&self, id: i64, notifications: Value) -> SseStream {
+        let params = self.with_meta(json!({ "notifications": notifications }));
+        let body = json!({ "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen", "params": params });
+        let resp = within(
+            "subscriptions/listen",
+            self.http
+                .post(&self.url)
+                .headers(self.headers("subscriptions/listen", &params))
+                .json(&body)
+                .send(),
+        )
+        .await
+        .expect("sent");
+        assert_eq!(resp.status(), StatusCode::OK);
+        SseStream::new(resp)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_streams_carry_only_what_was_asked_tagged_and_unsubscribe_on_close() {
+    let (gw, _fx) = gateway_with_http_target().await;
+    let m = Modern::new(&gw, json!({}));
+    let discover = m.call("server/discover", json!({})).await.result().clone();
+    assert_eq!(discover["capabilities"]["tools"]["listChanged"], true, "{discover}");
+    assert_eq!(discover["capabilities"]["resources"]["subscribe"], true, "{discover}");
+    let list = m.call("resources/list", json!({})).await;
+    let uri = list.result()["resources"][0]["uri"].as_str().unwrap().to_owned();
+
+    let mut a = m
+        .listen(
+            41,
+            json!({ "toolsListChanged": true, "resourceSubscriptions": [uri, "nowhere://x"] }),
+        )
+        .await;
+    let ack = a.next_message().await.expect("the acknowledgment");
+    assert!(
+        is_notification(&ack, "notifications/subscriptions/acknowledged"),
+        "first: {ack}"
+    );
+    assert_eq!(ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 41);
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({ "toolsListChanged": true, "resourceSubscriptions": [uri] }),
+        "an unknown URI is not acknowledged"
+    );
+    let mut b = m.listen(42, json!({ "promptsListChanged": true })).await;
+    let ack = b.next_message().await.expect("the acknowledgment");
+    assert_eq!(ack["params"]["notifications"], json!({ "promptsListChanged": true }));
+    assert_eq!(gw.core.session_count(), 2, "each open listen stream is tracked");
+
+    // A tools change reaches the stream that asked for it, tagged; not the prompts-only one.
+    m.call(
+        "tools/call",
+        json!({ "name": "add_tool", "arguments": { "name": "added" } }),
+    )
+    .await
+    .result();
+    let n = a
+        .expect("tools/list_changed", |x| {
+            is_notification(x, "notifications/tools/list_changed")
+        })
+        .await;
+    assert_eq!(
+        n["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 41,
+        "{n}"
+    );
+    let leaked = tokio::time::timeout(Duration::from_millis(300), b.next_message()).await;
+    assert!(leaked.is_err(), "the prompts-only stream got {leaked:?}");
+
+    // The gateway subscribed upstream on the client's behalf.
+    let touched = m
+        .call(
+            "tools/call",
+            json!({ "name": "touch_resource", "arguments": { "uri": uri } }),
+        )
+        .await;
+    assert!(
+        touched.result()["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Notified 1 "),
+        "{}",
+        touched.response()
+    );
+    let n = a
+        .expect("resources/updated", |x| {
+            is_notification(x, "notifications/resources/updated")
+        })
+        .await;
+    assert_eq!(n["params"]["uri"], uri);
+    assert_eq!(n["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 41);
+
+    // Closing the stream ends the subscription and unsubscribes upstream.
+    drop(a);
+    eventually("the closed listen stream to be forgotten", || {
+        gw.core.session_count() == 1
+    })
+    .await;
+    let mut text = String::new();
+    for _ in 0..50 {
+        let t = m
+            .call(
+                "tools/call",
+                json!({ "name": "touch_resource", "arguments": { "uri": uri } }),
+            )
+            .await;
+        text = t.result()["content"][0]["text"].as_str().unwrap().to_owned();
+        if text.starts_with("Notified 0 ") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        text.starts_with("Notified 0 "),
+        "the upstream subscription was not removed: {text}"
+    );
+    drop(b);
+}
