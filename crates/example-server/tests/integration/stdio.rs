@@ -324,6 +324,53 @@ async fn garbage_and_hang_faults() {
 }
 
 #[tokio::test]
+async fn hang_after_and_flaky_list_faults() {
+    let mut c = LineClient::spawn(&["--fault", "hang-after:1", "--fault", "flaky-lists:1"]);
+    c.initialize("2025-11-25", json!({})).await;
+    // The first list is garbage, the next one is a list.
+    c.start("tools/list", json!({})).await;
+    let line = c.next_line().await.unwrap();
+    assert!(serde_json::from_str::<Value>(&line).is_err(), "{line}");
+    assert!(c.request("tools/list", json!({})).await["result"]["tools"].is_array());
+    // The first call is answered, the second hangs (pings still work).
+    assert_eq!(text(&c.call("echo", json!({"message":"a"})).await), "a");
+    let id = c
+        .start("tools/call", json!({"name":"echo","arguments":{"message":"b"}}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ping = c.start("ping", json!({})).await;
+    c.wait_for(ping).await;
+    assert!(c.seen.iter().all(|m| m["id"] != json!(id)));
+}
+
+#[tokio::test]
+async fn the_hang_switch_stops_and_resumes_calls() {
+    let server = ExampleServer::new(Options::default());
+    let (client_end, server_end) = tokio::io::duplex(64 * 1024);
+    let (sr, sw) = tokio::io::split(server_end);
+    tokio::spawn({
+        let server = server.clone();
+        async move { server.serve_io(sr, sw).await }
+    });
+    let (cr, cw) = tokio::io::split(client_end);
+    let mut c = LineClient::new(cw, cr);
+    c.initialize("2025-11-25", json!({})).await;
+    server.set_hang(true);
+    let id = c
+        .start("tools/call", json!({"name":"echo","arguments":{"message":"x"}}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ping = c.start("ping", json!({})).await;
+    c.wait_for(ping).await;
+    assert!(
+        c.seen.iter().all(|m| m["id"] != json!(id)),
+        "the call hangs while the switch is on"
+    );
+    server.set_hang(false);
+    assert_eq!(text(&c.call("echo", json!({"message":"y"})).await), "y");
+}
+
+#[tokio::test]
 async fn slow_start_and_call_delay() {
     let mut c = LineClient::spawn(&["--fault", "slow-start:300", "--delay-ms", "200"]);
     let t = Instant::now();
