@@ -7,7 +7,8 @@
 # targets) and Prometheus on run-time loopback ports, Prometheus scraping mcpgate every second
 # with the alert rules loaded; makes a known number of tool calls with the official Python SDK
 # (Streamable HTTP and legacy SSE), waits for a scrape, then checks with PromQL over the HTTP
-# API that the tool-call counter and the latency histogram's _count show exactly those calls.
+# API that the tool-call counter and the latency histogram's _count show exactly those calls;
+# also that the shipped alert rules evaluate healthily and the example dashboard's queries parse.
 # Prints `N passed, M failed`. Time: ~20 s warm (plus the apt-get install the first time).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -160,6 +161,30 @@ sys.exit(1 if bad or firing or len(rules) != 10 else 0)' >"$OUT/rules.out" 2>&1;
   ok "alert rules loaded and healthy: $(cat "$OUT/rules.out")"
 else
   ko "alert rules: $(cat "$OUT/rules.out")"
+fi
+
+# 6. Every query of the example Grafana dashboard is valid PromQL (dashboard variables filled in).
+if "$PY" - "$ROOT/docs/grafana-dashboard.json" "http://127.0.0.1:$PPORT" >"$OUT/dashboard.out" 2>&1 <<'PY'
+import json, sys, urllib.parse, urllib.request
+dash, base = json.load(open(sys.argv[1])), sys.argv[2]
+bad, n = [], 0
+for p in dash["panels"]:
+    for t in p["targets"]:
+        q = t["expr"].replace("$instance", ".*").replace("$target", ".*").replace("$__rate_interval", "1m")
+        n += 1
+        try:
+            url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": q})
+            if json.load(urllib.request.urlopen(url, timeout=5))["status"] != "success":
+                bad.append(q)
+        except Exception as e:
+            bad.append(f"{q}: {e}")
+print(n, "queries;", "invalid:", bad)
+sys.exit(1 if bad or n == 0 else 0)
+PY
+then
+  ok "Grafana dashboard queries: $(cat "$OUT/dashboard.out")"
+else
+  ko "Grafana dashboard queries: $(cat "$OUT/dashboard.out")"
 fi
 
 DONE=1

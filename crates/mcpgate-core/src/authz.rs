@@ -123,6 +123,9 @@ impl Inner {
             tracing::debug!(subject, kind = kind.as_str(), target = %target_name, name, decision = "allow", rule = %d.rule, "Authorization decision.");
         } else {
             self.decisions.denied.fetch_add(1, Ordering::Relaxed);
+            self.telemetry
+                .metrics()
+                .authorization_denied(target_name, kind.as_str());
             tracing::info!(subject, kind = kind.as_str(), target = %target_name, name, decision = "deny", rule = %d.rule, "Authorization decision.");
         }
         d.allowed

@@ -62,7 +62,10 @@ pub(crate) async fn authenticate(state: &AppState, cfg: &Config, req: &mut Reque
     };
     let identity = match auth.authenticate(creds).await {
         Ok(id) => id,
-        Err(e) => return Err(challenge(cfg, req, &e)),
+        Err(e) => {
+            state.gw.telemetry().metrics().auth_failure(e.reason());
+            return Err(challenge(cfg, req, &e));
+        }
     };
     // A request on an existing session must come from the session's owner.
     let path = req.uri().path();
@@ -87,6 +90,7 @@ pub(crate) async fn authenticate(state: &AppState, cfg: &Config, req: &mut Reque
         true
     };
     if !owner_ok {
+        state.gw.telemetry().metrics().auth_failure("session_owner_mismatch");
         tracing::warn!(
             subject = identity.as_ref().map_or("-", |i| i.subject.as_str()),
             "Refused a request for a session that belongs to another identity."

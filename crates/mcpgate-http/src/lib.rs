@@ -48,7 +48,7 @@ pub fn router(gw: Gateway) -> Router {
         gw: gw.clone(),
         legacy: Arc::new(Mutex::new(HashMap::new())),
     };
-    Router::new()
+    let router = Router::new()
         .route(
             &l.mcp_path,
             get(streamable::get)
@@ -63,8 +63,17 @@ pub fn router(gw: Gateway) -> Router {
             &format!("{}/{{*path}}", mcpgate_auth::metadata::WELL_KNOWN),
             get(auth::metadata),
         )
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
+    // Metrics on the main listener unless they have a listener of their own; no MCP
+    // authentication (Prometheus scrapes without a token), like /healthz and /readyz.
+    let m = &cfg.observability.metrics;
+    let router = if m.enabled && m.address.is_none() {
+        router.route(&m.path, get(metrics))
+    } else {
+        router
+    };
+    router
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(l.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), edge_layer))
@@ -122,13 +131,74 @@ async fn preflight(method: Method) -> Response {
     (StatusCode::NO_CONTENT, h).into_response()
 }
 
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The Prometheus scrape endpoint (`observability.metrics.path`).
+async fn metrics(State(state): State<AppState>, uri: http::Uri) -> Response {
+    let m = state.gw.telemetry().metrics();
+    if !m.enabled() {
+        return not_found(uri).await;
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, mcpgate_telemetry::Metrics::CONTENT_TYPE)],
+        m.encode(),
+    )
+        .into_response()
+}
+
+/// The router of a separate metrics listener (`observability.metrics.address`): the metrics
+/// endpoint, `/healthz` and `/readyz`, with the same Host/Origin checks as the main listener.
+pub fn metrics_router(gw: Gateway) -> Router {
+    let cfg = gw.config();
+    let state = AppState {
+        gw: gw.clone(),
+        legacy: Arc::new(Mutex::new(HashMap::new())),
+    };
+    Router::new()
+        .route(&cfg.observability.metrics.path, get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), edge_layer))
+        .with_state(state)
+}
+
+/// Serves [`metrics_router`] until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    gw: Gateway,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, metrics_router(gw).into_make_service())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 async fn readyz(State(state): State<AppState>) -> Response {
     let targets = state.gw.target_status();
-    let ready = targets.iter().all(|t| t.state != "connecting");
+    let draining = state.gw.is_draining();
+    let cfg = state.gw.config();
+    // Ready: the config is loaded and the listener bound (this answer proves both), not
+    // draining, and enough targets up — by default, every target settled (up or failed).
+    let targets_up = targets.iter().filter(|t| t.state == "up").count();
+    let min_targets_up = cfg.observability.min_targets_up;
+    let targets_ok = match min_targets_up {
+        Some(min) => targets_up >= min,
+        None => targets.iter().all(|t| t.state != "connecting"),
+    };
+    let ready = !draining && targets_ok;
     let (allowed, denied) = state.gw.authorization_counts();
     let body = serde_json::json!({
         "ready": ready,
+        "config": { "loaded": true, "source": cfg.source.as_ref().map(|p| p.display().to_string()) },
+        "targets_up": targets_up,
+        "min_targets_up": min_targets_up,
+        "draining": draining,
         "sessions": state.gw.session_count(),
+        "in_flight": state.gw.in_flight_requests(),
         "targets": targets,
         "authorization": { "allowed": allowed, "denied": denied },
     });

@@ -296,10 +296,7 @@ mod tests {
     fn timestamps() {
         assert_eq!(Timestamp(at(0, 0)).to_string(), "1970-01-01T00:00:00.000Z");
         // 2000-02-29 (a leap day of a century leap year) 12:34:56.789
-        assert_eq!(
-            Timestamp(at(951_827_696, 789)).to_string(),
-            "2000-02-29T12:34:56.789Z"
-        );
+        assert_eq!(Timestamp(at(951_827_696, 789)).to_string(), "2000-02-29T12:34:56.789Z");
         assert_eq!(Timestamp(at(1_795_000_000, 5)).to_string(), "2026-11-18T11:06:40.005Z");
     }
 

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use mcpgate_config::Config;
 
+mod otlp;
 mod reload;
 mod token;
 
@@ -68,6 +69,10 @@ enum Command {
         /// garbage | slow-start:MS.
         #[arg(long, value_name = "FAULT", hide = true)]
         fault: Vec<mcpgate_example_server::Fault>,
+        /// Enable the tool echo_meta (returns its request's params._meta), for tests of trace
+        /// propagation.
+        #[arg(long, hide = true)]
+        echo_meta: bool,
     },
 }
 
@@ -100,11 +105,17 @@ fn main() -> ExitCode {
             Command::Run { config } => run(config).await,
             Command::Check { config, connect } => check(config, connect).await,
             Command::Token { command } => token::run(command),
-            Command::ExampleServer { name, page_size, fault } => {
+            Command::ExampleServer {
+                name,
+                page_size,
+                fault,
+                echo_meta,
+            } => {
                 let opts = mcpgate_example_server::Options {
                     name,
                     page_size: (page_size > 0).then_some(page_size),
                     faults: fault,
+                    echo_meta,
                     ..Default::default()
                 };
                 match mcpgate_example_server::serve_stdio(opts).await {
@@ -133,44 +144,160 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let addr = config.listen.address;
     let (mcp, sse) = (config.listen.mcp_path.clone(), config.listen.sse_path.clone());
+    // Signals are caught from the start, so one arriving during start-up drains too.
+    let mut signals = Signals::new()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let gw = mcpgate_core::Gateway::start(config);
+    // ---- Observability (issue 5): the access log file, a metrics listener of its own ----
+    mcpgate_core::observe::check_access_log(&config).context("cannot open the access log file")?;
+    let m = &config.observability.metrics;
+    let metrics_listener = match m.address.filter(|_| m.enabled) {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("cannot listen on {a} (observability.metrics.address)"))?,
+        ),
+        None => None,
+    };
+    let (pipeline, tracing) = match &config.observability.tracing {
+        Some(t) => {
+            let (p, t) = otlp::start(t).context("cannot start the OpenTelemetry exporter")?;
+            (Some(p), Some(t))
+        }
+        None => (None, None),
+    };
+    let gw = mcpgate_core::Gateway::start_traced(config, tracing);
     gw.config().auth.start();
     let _watcher = reload::spawn(path.clone(), gw.clone());
+    let metrics_path = gw.config().observability.metrics.path.clone();
+    let metrics_url = match metrics_listener {
+        Some(l) => {
+            let at = l.local_addr()?;
+            // Serves until the process exits, so metrics stay scrapeable while draining.
+            tokio::spawn(mcpgate_http::serve_metrics(l, gw.clone(), std::future::pending()));
+            Some(format!("http://{at}{metrics_path}"))
+        }
+        None if gw.telemetry().metrics().enabled() => Some(format!("http://{local}{metrics_path}")),
+        None => None,
+    };
     tracing::info!(
         streamable_http = %format!("http://{local}{mcp}"),
         sse = %format!("http://{local}{sse}"),
+        metrics = metrics_url.as_deref().unwrap_or("off"),
         targets = gw.config().targets.len(),
         "mcpgate is listening."
     );
-    let server = mcpgate_http::serve(listener, gw.clone(), shutdown_signal());
-    server.await.context("server failed")?;
-    tracing::info!("Shutting down.");
-    tokio::time::timeout(Duration::from_secs(10), gw.shutdown()).await.ok();
+    let (close_listener, listener_closed) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(mcpgate_http::serve(listener, gw.clone(), async move {
+        let _ = listener_closed.await;
+    }));
+    let signal = tokio::select! {
+        s = signals.next() => s,
+        r = &mut server => {
+            // The server stopped on its own: an error.
+            gw.shutdown().await;
+            return match r {
+                Ok(r) => r.context("server failed"),
+                Err(e) => Err(anyhow::anyhow!("server task failed: {e}")),
+            };
+        }
+    };
+    drain(gw, signals, signal, close_listener, server).await;
+    if let Some(p) = pipeline {
+        p.shutdown(Duration::from_secs(5)).await;
+    }
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
+/// The graceful shutdown sequence (docs/operations.md): not ready and no new sessions →
+/// (after `shutdown.announce`) the listener closes → in-flight requests get
+/// `shutdown.drain_timeout` → sessions end (SSE streams flushed and closed) → upstreams close
+/// (stdio process groups: TERM, grace, KILL). A second signal exits at once.
+async fn drain(
+    gw: mcpgate_core::Gateway,
+    mut signals: Signals,
+    signal: &'static str,
+    close_listener: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let cfg = gw.config().shutdown.clone();
+    tracing::info!(
+        signal,
+        drain_timeout_ms = cfg.drain_timeout.as_millis() as u64,
+        "Shutting down gracefully; a second signal exits at once."
+    );
+    gw.begin_drain();
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let again = signals.next().await;
+            tracing::warn!(signal = again, "Second signal: exiting now.");
+            gw.kill_processes_now();
+            std::process::exit(130);
+        });
+    }
+    tokio::time::sleep(cfg.announce).await;
+    let _ = close_listener.send(());
+    if !gw.wait_idle(cfg.drain_timeout).await {
+        tracing::warn!(
+            in_flight = gw.in_flight_requests(),
+            "Drain timeout: cancelling the requests still in flight."
+        );
+    }
+    gw.close_all_sessions();
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "The listener ended with an error."),
+        Err(_) => tracing::warn!("Connections still open after the drain; closing them."),
+        _ => {}
+    }
+    if tokio::time::timeout(Duration::from_secs(15), gw.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("Upstreams did not close in time; killing stdio process groups.");
+        gw.kill_processes_now();
+    }
+    tracing::info!("Shut down.");
+}
+
+/// SIGTERM and SIGINT.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+                int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
         }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 async fn check(path: PathBuf, connect: bool) -> anyhow::Result<()> {
@@ -208,6 +335,12 @@ async fn check(path: PathBuf, connect: bool) -> anyhow::Result<()> {
         println!("  {:<20} {:<10} {}", s.name, s.state, detail);
         if s.state != "up" {
             down += 1;
+            if !s.stderr.is_empty() {
+                println!("    last stderr lines:");
+                for line in &s.stderr {
+                    println!("      {line}");
+                }
+            }
         }
     }
     gw.shutdown().await;
