@@ -650,6 +650,16 @@ impl Inner {
         t: &Arc<TargetRt>,
         owner: Option<&Arc<Session>>,
     ) -> Result<Upstream, GatewayError> {
+        self.connect_at(t, owner, None).await
+    }
+
+    /// [`Inner::connect`] to endpoint `at` of the target, or to the one load balancing picks.
+    pub(crate) async fn connect_at(
+        &self,
+        t: &Arc<TargetRt>,
+        owner: Option<&Arc<Session>>,
+        at: Option<usize>,
+    ) -> Result<Upstream, GatewayError> {
         if t.ops.stop.is_cancelled() {
             return Err(GatewayError::Unavailable {
                 target: t.name().to_string(),
@@ -689,7 +699,7 @@ impl Inner {
             stderr: Some(t.ops.stderr.clone()),
         };
         // Traffic management (issue 4): the endpoint (replica) this upstream session lives on.
-        let endpoint = t.traffic.pick();
+        let endpoint = at.unwrap_or_else(|| t.traffic.pick());
         let spec = &t.traffic.endpoints[endpoint].spec;
         // The client's own token goes upstream only to targets that opt in.
         let forwarded = owner

@@ -64,18 +64,66 @@ pub(crate) async fn run(inner: Weak<Inner>, shutdown: CancellationToken) {
     }
 }
 
-/// One `ping` on `t`'s main session.
+/// One round of checks of `t`: a `ping` on its main session and, for a target with replicas,
+/// on a health-check session of every other replica (opened when needed, so an unreachable
+/// replica fails its check at the connect).
 async fn check(inner: Weak<Inner>, t: Arc<TargetRt>) {
-    let up = match &*t.main.borrow() {
-        MainState::Up(u) if !u.is_closed() => u.clone(),
+    let main = match &*t.main.borrow() {
+        MainState::Up(u) if !u.is_closed() => Some(u.clone()),
         // Down or connecting: the supervisor owns that state.
-        _ => return,
+        _ => None,
     };
-    let traffic = &t.traffic;
-    let Ok(ticket) = traffic.admit(t.name(), up.endpoint) else {
-        // Still cooling down.
+    if let Some(up) = &main {
+        let error = ping(&inner, &t, up).await;
+        if let Some(error) = error {
+            *t.traffic.last_health.lock() = Some(Check { error });
+        }
+    }
+    if t.traffic.endpoints.len() > 1 {
+        for i in 0..t.traffic.endpoints.len() {
+            if main.as_ref().is_some_and(|u| u.endpoint == i) {
+                continue;
+            }
+            probe_replica(&inner, &t, i).await;
+        }
+    }
+}
+
+/// Checks replica `i` on its health-check session.
+async fn probe_replica(inner: &Weak<Inner>, t: &Arc<TargetRt>, i: usize) {
+    // During a cool-down nothing is tried.
+    if t.traffic.endpoint_open(i) {
         return;
+    }
+    let held = t.traffic.probes.lock().get(&i).filter(|u| !u.is_closed()).cloned();
+    let up = match held {
+        Some(u) => u,
+        None => {
+            let Some(gw) = inner.upgrade() else { return };
+            // A failed connect counts against the replica (in `connect_at`).
+            let Ok(u) = gw.connect_at(t, None, Some(i)).await else {
+                return;
+            };
+            let (stop, conn) = (t.ops.stop.clone(), u.conn.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = conn.closed() => {}
+                }
+                conn.close().await;
+            });
+            t.traffic.probes.lock().insert(i, u.clone());
+            u
+        }
     };
+    ping(inner, t, &up).await;
+}
+
+/// One `ping` on `up`; its outcome goes to the breaker of `up`'s endpoint. Returns why it
+/// failed, or `Some(None)` when it passed (`None`: not tried, the endpoint is cooling down).
+async fn ping(inner: &Weak<Inner>, t: &Arc<TargetRt>, up: &crate::upstream::Upstream) -> Option<Option<String>> {
+    let traffic = &t.traffic;
+    let ticket = traffic.admit(t.name(), up.endpoint).ok()?;
     let timeout = traffic.cfg.health.timeout;
     let error = match tokio::time::timeout(timeout, up.conn.request("ping", None)).await {
         // Any answer, even an error, shows the server is alive and reading.
@@ -84,7 +132,7 @@ async fn check(inner: Weak<Inner>, t: Arc<TargetRt>) {
         Err(_) => Some(format!("no answer to ping within {}ms", timeout.as_millis())),
     };
     if let Some(e) = &error {
-        tracing::warn!(target = %t.name(), error = %e, "Health check failed.");
+        tracing::warn!(target = %t.name(), endpoint = up.endpoint, error = %e, "Health check failed.");
     }
     // A passing ping only decides a half-open probe: it must not reset the count of
     // consecutive failures of real calls (a server can answer pings and hang every call).
@@ -93,9 +141,8 @@ async fn check(inner: Weak<Inner>, t: Arc<TargetRt>) {
         (None, true) => Some(true),
         (None, false) => None,
     };
-    let transition = ticket.finish(verdict);
-    *traffic.last_health.lock() = Some(Check { error });
-    if let (Some(tr), Some(gw)) = (transition, inner.upgrade()) {
-        gw.circuit_transition(&t, up.endpoint, tr);
+    if let (Some(tr), Some(gw)) = (ticket.finish(verdict), inner.upgrade()) {
+        gw.circuit_transition(t, up.endpoint, tr);
     }
+    Some(error)
 }

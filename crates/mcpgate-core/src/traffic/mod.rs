@@ -58,6 +58,8 @@ pub struct TargetTraffic {
     listed: AtomicBool,
     /// Last health check: `None` before the first.
     pub(crate) last_health: Mutex<Option<health::Check>>,
+    /// Health-check upstream sessions of the replicas the main session is not on.
+    pub(crate) probes: Mutex<std::collections::HashMap<usize, crate::upstream::Upstream>>,
 }
 
 impl TargetTraffic {
@@ -89,6 +91,7 @@ impl TargetTraffic {
             rr: AtomicUsize::new(0),
             listed: AtomicBool::new(true),
             last_health: Mutex::new(None),
+            probes: Mutex::new(Default::default()),
             cfg: cfg.clone(),
         }
     }

@@ -515,3 +515,61 @@ async fn tool_annotations_make_a_call_retryable_only_when_trusted() {
         .await;
     assert_eq!(trusted.stats().tool_calls(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_replica_is_health_checked_and_skipped_while_its_circuit_is_open() {
+    let a = RestartableFixture::start(opts("rep", vec![])).await;
+    let b = RestartableFixture::start(opts("rep", vec![])).await;
+    let b_addr = b.addr;
+    let target = format!(
+        "  - name: rep\n    streamable_http:\n      urls: [{}, {}]\n    health: {{ interval: 100ms, timeout: 500ms }}\n    circuit_breaker: {{ consecutive_failures: 2, open_for: 1s }}\n",
+        q(&a.mcp_url()),
+        q(&b.mcp_url())
+    );
+    let gw = Gateway::start(&config("", &[target])).await;
+    let endpoint_circuit = |i: usize| {
+        let status = gw.core.target_status();
+        status[0].traffic.endpoints[i].circuit
+    };
+    // The replica without the main session gets a health-check session of its own.
+    eventually("a health-check session on replica b", || {
+        b.server.stats().method("ping") >= 1
+    })
+    .await;
+
+    // b goes away: with no client traffic at all, its checks fail and its circuit opens.
+    drop(b);
+    eventually("replica b's circuit to open", || endpoint_circuit(1) == "open").await;
+    assert_eq!(endpoint_circuit(0), "closed");
+    assert_eq!(
+        gw.core.target_status()[0].traffic.circuit,
+        "closed",
+        "the target as a whole is fine"
+    );
+    // New sessions all go to a.
+    for _ in 0..2 {
+        let c = gw.connect().await;
+        assert_eq!(c.call_text("echo", json!({ "message": "x" })).await, "x");
+    }
+    assert_eq!(a.server.stats().tool_calls(), 2);
+
+    // b comes back on the same address: after the cool-down a check closes its circuit.
+    let listener = within("rebinding b's port", async {
+        loop {
+            match tokio::net::TcpListener::bind(b_addr).await {
+                Ok(l) => return l,
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    })
+    .await;
+    let b2 = mcpgate_example_server::ExampleServer::new(opts("rep", vec![]));
+    let serving = tokio::spawn({
+        let b2 = b2.clone();
+        async move { b2.serve_http(listener).await }
+    });
+    eventually("replica b's circuit to close", || endpoint_circuit(1) == "closed").await;
+    assert!(b2.stats().method("ping") >= 1);
+    b2.shutdown();
+    serving.abort();
+}
