@@ -120,6 +120,11 @@ fn exposition_snapshot() {
     m.auth_failure("missing");
     m.authorization_denied(&t, "tool");
     m.list_merge_failed("tools/list", &Arc::from("notes"));
+    m.rate_limited("identity");
+    m.rate_limited("concurrency");
+    m.upstream_retry(&t);
+    m.retry_budget_exhausted(&t);
+    m.circuit_open(&t, false);
     m.request(&Request {
         session: Some("s"),
         transport: "streamable_http",
