@@ -115,20 +115,22 @@ pub(crate) async fn post(
             "Not Acceptable: Accept must include application/json and text/event-stream",
         );
     }
-    let parsed = match Message::parse_any(body) {
+    let max_depth = state.gw.config().listen.max_json_depth;
+    let parsed = match Message::parse_any_limited(body, max_depth) {
         Ok(p) => p,
         Err(e) => return jsonrpc_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     };
+    let parent = state.gw.trace_parent(&headers);
     let msg = match parsed {
         Parsed::Single(m) => m,
-        Parsed::Batch(items) => return batch(state, headers, items).await,
+        Parsed::Batch(items) => return batch(state, headers, items, parent).await,
     };
     if crate::modern::is_modern(&headers, &msg) {
         let identity = caller.and_then(|c| c.0.0);
         return crate::modern::post(state, identity, headers, msg, accept_sse).await;
     }
     if msg.method() == "initialize" && msg.kind() == MessageKind::Request {
-        return initialize(state, msg, caller.map(|c| c.0.0).unwrap_or_default());
+        return initialize(state, msg, caller.map(|c| c.0.0).unwrap_or_default(), &parent);
     }
     if let Err(r) = check_version(&headers) {
         return r;
@@ -138,7 +140,7 @@ pub(crate) async fn post(
         Err(r) => return r,
     };
     match msg.kind() {
-        MessageKind::Request => request(state, session, msg, accept_json, accept_sse).await,
+        MessageKind::Request => request(state, session, msg, accept_json, accept_sse, parent).await,
         _ => {
             state.gw.handle(&session, msg, None).await;
             StatusCode::ACCEPTED.into_response()
@@ -146,15 +148,21 @@ pub(crate) async fn post(
     }
 }
 
-fn initialize(state: AppState, msg: Message, identity: Option<Arc<mcpgate_auth::Identity>>) -> Response {
+fn initialize(
+    state: AppState,
+    msg: Message,
+    identity: Option<Arc<mcpgate_auth::Identity>>,
+    parent: &mcpgate_core::trace::TraceParent,
+) -> Response {
     let cfg = state.gw.config();
     let streams = SessionStreams::new(cfg.listen.resume_buffer, false);
     let id = msg.id.clone().expect("request");
-    match state.gw.initialize_as(
+    match state.gw.initialize_traced(
         DownstreamKind::StreamableHttp,
-        msg.params.as_ref(),
+        &msg,
         Box::new(GeneralStream(streams)),
         identity,
+        parent,
     ) {
         Ok((session, result)) => {
             let mut resp = json_message(&Message::response(id, result));
@@ -165,7 +173,14 @@ fn initialize(state: AppState, msg: Message, identity: Option<Arc<mcpgate_auth::
         }
         Err(e) => {
             let mut resp = json_message(&e.to_response(id));
-            *resp.status_mut() = StatusCode::BAD_REQUEST;
+            *resp.status_mut() = e
+                .http_status()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::BAD_REQUEST);
+            if resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+                resp.headers_mut()
+                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            }
             resp
         }
     }
@@ -180,11 +195,17 @@ type Handling = Pin<Box<dyn Future<Output = Option<Message>> + Send>>;
 struct Detach(Option<Handling>);
 
 impl Detach {
-    fn new(session: &Arc<Session>, gw: mcpgate_core::Gateway, msg: Message, sink: mpsc::Sender<Message>) -> Self {
+    fn new(
+        session: &Arc<Session>,
+        gw: mcpgate_core::Gateway,
+        msg: Message,
+        sink: mpsc::Sender<Message>,
+        parent: mcpgate_core::trace::TraceParent,
+    ) -> Self {
         let s = session.clone();
         Detach(Some(Box::pin(async move {
             // A panic is answered like any internal error, as when the request had its own task.
-            AssertUnwindSafe(gw.handle(&s, msg, Some(sink)))
+            AssertUnwindSafe(gw.handle_traced(&s, msg, Some(sink), &parent))
                 .catch_unwind()
                 .await
                 .ok()
@@ -223,9 +244,10 @@ async fn request(
     msg: Message,
     accept_json: bool,
     accept_sse: bool,
+    parent: mcpgate_core::trace::TraceParent,
 ) -> Response {
     let (tx, mut rx) = mpsc::channel::<Message>(64);
-    let mut task = Detach::new(&session, state.gw.clone(), msg, tx);
+    let mut task = Detach::new(&session, state.gw.clone(), msg, tx, parent);
     tokio::select! {
         biased;
         Some(first) = rx.recv() => {
@@ -320,6 +342,7 @@ async fn batch(
     state: AppState,
     headers: HeaderMap,
     items: Vec<Result<Message, mcpgate_proto::ParseError>>,
+    parent: mcpgate_core::trace::TraceParent,
 ) -> Response {
     if let Err(r) = check_version(&headers) {
         return r;
@@ -341,6 +364,7 @@ async fn batch(
     let futs = items.into_iter().map(|item| {
         let state = state.clone();
         let session = session.clone();
+        let parent = &parent;
         async move {
             match item {
                 Err(e) => Some(e.to_response()),
@@ -350,7 +374,7 @@ async fn batch(
                     "initialize must not be part of a batch",
                     None,
                 )),
-                Ok(m) => state.gw.handle(&session, m, None).await,
+                Ok(m) => state.gw.handle_traced(&session, m, None, parent).await,
             }
         }
     });
@@ -402,6 +426,19 @@ pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap) -> Re
             "session has no streams",
         );
     };
+    let max_streams = state.gw.config().listen.max_streams_per_session;
+    let Some(slot) = streams.open_get(max_streams) else {
+        let mut resp = jsonrpc_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::INVALID_REQUEST,
+            &format!(
+                "Too Many Requests: this session already has {max_streams} open GET streams (listen.max_streams_per_session)"
+            ),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return resp;
+    };
     let live = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
         Some(last) => match streams.resume(last) {
             Some(live) => live,
@@ -412,7 +449,10 @@ pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap) -> Re
     let keep_alive = state.gw.config().listen.keep_alive;
     let gw = state.gw.clone();
     let s = session.clone();
-    sse_response(live, None, keep_alive, session.closed.clone(), move || gw.touch(&s))
+    sse_response(live, None, keep_alive, session.closed.clone(), move || {
+        let _counted = &slot;
+        gw.touch(&s)
+    })
 }
 
 /// DELETE: the client ends its session.
