@@ -239,6 +239,11 @@ impl ConcurrencyLimit {
         }
     }
 
+    /// Requests waiting for a slot now.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
     /// Requests in flight now.
     pub fn in_flight(&self) -> usize {
         self.slots

@@ -594,6 +594,8 @@ pub struct TrafficStatus {
     pub circuit: &'static str,
     /// Requests in flight to the target (counted by its endpoints).
     pub in_flight: usize,
+    /// Requests waiting for a slot under `concurrency.max_in_flight`.
+    pub queued: usize,
     /// Why the last active health check failed (absent when it passed or none ran yet).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_error: Option<String>,
@@ -619,6 +621,7 @@ impl TargetTraffic {
         TrafficStatus {
             circuit: self.circuit(),
             in_flight: self.endpoints.iter().map(Endpoint::outstanding).sum(),
+            queued: self.concurrency.queued(),
             health_error: self.last_health.lock().as_ref().and_then(|c| c.error.clone()),
             endpoints: if self.endpoints.len() > 1 {
                 self.endpoints

@@ -81,13 +81,13 @@ async fn progress_extends_a_call_until_max_call() {
         "",
         &[
             http_target("ok", &ok.mcp_url(), ""),
-            http_target("work", &work.mcp_url(), "    timeouts: { call: 400ms, max_call: 2s }\n"),
+            http_target("work", &work.mcp_url(), "    timeouts: { call: 600ms, max_call: 2s }\n"),
         ],
     ))
     .await;
     let c = gw.connect().await;
     let args = json!({ "steps": 8, "delay_ms": 150 });
-    // 8 × 150 ms = 1.2 s without progress: past the 400 ms call timeout.
+    // 8 × 150 ms = 1.2 s without progress: past the 600 ms call timeout.
     let e = c
         .error("tools/call", call_params("work_long_operation", args.clone()))
         .await;
@@ -281,7 +281,13 @@ async fn a_target_at_its_concurrency_limit_queues_briefly_then_refuses() {
     .await;
     // The second waits in the queue for the slot.
     let second = tokio::spawn(async move { c2.call_text("busy_echo", json!({ "message": "2" })).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually("the second call to wait in the queue", || {
+        gw.core
+            .target_status()
+            .iter()
+            .any(|t| t.name == "busy" && t.traffic.queued == 1)
+    })
+    .await;
     // The queue (1) is full: the third is refused at once.
     let e = c3
         .error("tools/call", call_params("busy_echo", json!({ "message": "3" })))
@@ -357,18 +363,17 @@ async fn a_circuit_opens_after_failures_hides_the_target_and_closes_after_a_prob
     assert!(!names.iter().any(|n| n.starts_with("flap_")), "{names:?}");
     assert!(names.iter().any(|n| n == "ok_echo"), "{names:?}");
     let calls = flap.stats().tool_calls();
-    let started = tokio::time::Instant::now();
     let e = c
         .error("tools/call", call_params("flap_echo", json!({ "message": "x" })))
         .await;
     assert_eq!(e["code"], -32001, "{e}");
     assert_eq!(e["data"]["circuit"], "open", "{e}");
     assert_eq!(e["data"]["target"], "flap", "{e}");
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "an open circuit fails fast"
+    assert_eq!(
+        flap.stats().tool_calls(),
+        calls,
+        "an open circuit fails fast: nothing reached the upstream"
     );
-    assert_eq!(flap.stats().tool_calls(), calls, "nothing reached the upstream");
     ok_still_answers(&c).await;
 
     // It recovers; after the cool-down a health check is the probe that closes the circuit.
@@ -445,13 +450,13 @@ async fn replicas_share_sessions_keep_affinity_and_sessions_move_when_one_dies()
 async fn least_outstanding_prefers_the_idle_replica() {
     let a = fixture(Options {
         name: "rep".into(),
-        call_delay: Duration::from_millis(500),
+        call_delay: Duration::from_millis(2000),
         ..Default::default()
     })
     .await;
     let b = fixture(Options {
         name: "rep".into(),
-        call_delay: Duration::from_millis(500),
+        call_delay: Duration::from_millis(2000),
         ..Default::default()
     })
     .await;
