@@ -1643,7 +1643,9 @@ impl Inner {
             }
             crate::trace::end_request(span, outcome.as_ref());
             if let Err(e) = &outcome
-                && let Some(wait) = t.traffic.retry_after(Some(self.telemetry.metrics()), t.name(), e, attempt, sent, idempotent)
+                && let Some(wait) =
+                    t.traffic
+                        .retry_after(Some(self.telemetry.metrics()), t.name(), e, attempt, sent, idempotent)
             {
                 tracing::debug!(target = %t.name(), method = %method, attempt, error = %e, "Retrying.");
                 drop(_route);
