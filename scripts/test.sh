@@ -14,6 +14,8 @@
 # 5. MCP Inspector's CLI through mcpgate, over Streamable HTTP and legacy SSE.
 # 6. Metrics scraped by a real Prometheus (tests/e2e/prometheus.sh; installs the Debian package
 #    `prometheus` through `scripts/peers.sh prometheus` when missing): PromQL over exact call counts.
+# 6b. Traffic-management errors (rate limit -32005 with retryAfterMs, call timeout -32003) as
+#    the official Python and TypeScript SDK clients see them through mcpgate (tests/e2e/traffic.sh).
 # 7. The official MCP conformance suite (server mode) through mcpgate.
 # 8. Its prerelease's 2026-07-28 requirement set through mcpgate in front of the session-based
 #    fixture (stateless clients bridged to a session-based server), against a baseline of known
@@ -78,6 +80,13 @@ if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
   read -r p f < <(tail -n 1 "$OUT/prometheus.log" | awk '{ print $1 + 0, $3 + 0 }')
   PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
   if [ "$rc" != 0 ]; then fail "prometheus e2e"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
+
+  step "traffic-management errors through mcpgate as the Python and TypeScript SDKs see them"
+  tests/e2e/traffic.sh 2>&1 | tee "$OUT/traffic.log"
+  rc=${PIPESTATUS[0]}
+  read -r p f < <(tail -n 1 "$OUT/traffic.log" | awk '{ print $1 + 0, $3 + 0 }')
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  if [ "$rc" != 0 ]; then fail "traffic e2e"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
 
   step "MCP conformance suite through mcpgate"
   tests/conformance/run.sh gateway 2>&1 | tee "$OUT/conformance.log"
