@@ -20,6 +20,7 @@
 # 8. Its prerelease's 2026-07-28 requirement set through mcpgate in front of the session-based
 #    fixture (stateless clients bridged to a session-based server), against a baseline of known
 #    failures (tests/conformance/baseline-2026-07-28.yml, explained in docs/protocol.md).
+# 9. The official Python SDK as a 2026-07-28 client through mcpgate (tests/e2e/stateless.sh).
 # The last line is the total `N passed, M failed`; exit non-zero on any failure.
 # Time on 2 cores: ~10-15 min from a cold cargo cache, ~4 min warm; first peer install ~75 s.
 # Set TEST_SKIP_PEERS=1 to run only the Rust parts (no registry access needed beyond crates.io).
@@ -94,6 +95,13 @@ if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
   read -r p f < <(grep -E '^Total:' "$OUT/conformance.log" | tail -n 1 | awk '{ print $2 + 0, $4 + 0 }')
   PASSED=$((PASSED + ${p:-0})); FAILED=$((FAILED + ${f:-0}))
   if [ "$rc" != 0 ]; then fail "conformance"; [ "${f:-0}" = 0 ] && FAILED=$((FAILED + 1)); fi
+
+  step "Python SDK as a 2026-07-28 client through mcpgate"
+  tests/e2e/stateless.sh 2>&1 | tee "$OUT/stateless.log"
+  rc=${PIPESTATUS[0]}
+  read -r p f < <(tail -n 1 "$OUT/stateless.log" | awk '{ print $1 + 0, $3 + 0 }')
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  if [ "$rc" != 0 ]; then fail "stateless e2e"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
 
   step "MCP conformance suite, 2026-07-28 requirement set, through mcpgate (bridging)"
   tests/conformance/run.sh gateway-2026 2>&1 | tee "$OUT/conformance-2026.log"
