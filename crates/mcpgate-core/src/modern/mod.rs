@@ -275,7 +275,7 @@ impl Gateway {
             Method::Discover => Reply::ok(Message::response(id, self.inner.discover(identity.as_deref()).await)),
             Method::List(_) | Method::Complete => {
                 let session = self.inner.ephemeral_session(&meta, identity);
-                let msg = strip_modern_params(msg, false);
+                let msg = strip_modern_params(msg);
                 let resp = self.handle(&session, msg, None).await;
                 Reply::ok(resp.unwrap_or_else(|| Message::error(id, ErrorCode::INTERNAL_ERROR, "no response", None)))
             }
@@ -453,7 +453,7 @@ pub(crate) fn server_info() -> RawJson {
 /// The request as a session-based upstream should see it: the stateless `_meta` keys and the
 /// multi-round-trip members (`inputResponses`, `requestState`) removed; `progressToken` and
 /// any other `_meta` kept.
-pub(crate) fn strip_modern_params(mut msg: Message, _keep_mrtr: bool) -> Message {
+pub(crate) fn strip_modern_params(mut msg: Message) -> Message {
     let Some(params) = msg.params.as_ref() else {
         return msg;
     };
@@ -545,7 +545,7 @@ mod tests {
                           "io.modelcontextprotocol/clientCapabilities": {}, "progressToken": 5}
             }))),
         );
-        let p: serde_json::Value = strip_modern_params(m, false).params.unwrap().decode().unwrap();
+        let p: serde_json::Value = strip_modern_params(m).params.unwrap().decode().unwrap();
         assert_eq!(p, serde_json::json!({"name": "t", "_meta": {"progressToken": 5}}));
     }
 

@@ -165,7 +165,7 @@ pub(crate) async fn call(
             // asked: they are ignored).
             let session = gw.inner.ephemeral_session(&meta, identity);
             let (tx, events) = mpsc::channel(64);
-            let upstream_msg = strip_modern_params(msg, false);
+            let upstream_msg = strip_modern_params(msg);
             let (g, s) = (gw.clone(), session.clone());
             let task = tokio::spawn(async move { g.handle(&s, upstream_msg, Some(tx)).await });
             Call {
