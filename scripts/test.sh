@@ -17,6 +17,9 @@
 # 6b. Traffic-management errors (rate limit -32005 with retryAfterMs, call timeout -32003) as
 #    the official Python and TypeScript SDK clients see them through mcpgate (tests/e2e/traffic.sh).
 # 7. The official MCP conformance suite (server mode) through mcpgate.
+# 2b. The resilience soak (mcpgate-bench soak, reduced for CI: 200 sessions for 30 s, the HTTP
+#    target killed and restarted midway): every request answered, errors only for the killed
+#    target while it is down, RSS and file descriptors flat. Counts as one check.
 # 8. Its prerelease's 2026-07-28 requirement set through mcpgate in front of the session-based
 #    fixture (stateless clients bridged to a session-based server), against a baseline of known
 #    failures (tests/conformance/baseline-2026-07-28.yml, explained in docs/protocol.md).
@@ -49,6 +52,14 @@ rc=${PIPESTATUS[0]}
 read -r p f < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$OUT/cargo-test.log")
 PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
 if [ "$rc" != 0 ]; then fail "cargo test"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
+
+step "resilience soak (200 sessions x 30 s, a target killed and restarted midway)"
+if cargo build -p mcpgate -p mcpgate-example-server -p mcpgate-bench --locked --quiet \
+  && target/debug/mcpgate-bench soak --sessions 200 --duration 30s --warmup 5s --down-for 5s --recovery 10s 2>&1 | tee "$OUT/soak.log"; then
+  PASSED=$((PASSED + 1))
+else
+  FAILED=$((FAILED + 1)); fail "soak (see $OUT/soak.log)"
+fi
 
 if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
   export MCPGATE_BIN="$ROOT/target/debug/mcpgate"

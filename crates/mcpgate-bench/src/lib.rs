@@ -10,11 +10,16 @@
 //!   gateway in the same run, alternating, with ratios, a JSON results file and a markdown
 //!   summary (`docs/benchmarks.md` explains the method).
 //!
+//! - [`soak`]: the bounded load test with a target killed midway (asserts that every request
+//!   is answered, errors stay with the killed target, and RSS and descriptors stay flat).
+//!
 //! It measures; it asserts nothing about timing.
 
 pub mod client;
 pub mod load;
+pub mod otlp_sink;
 pub mod procstat;
+pub mod soak;
 pub mod sse;
 pub mod suite;
 

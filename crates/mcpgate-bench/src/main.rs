@@ -32,6 +32,9 @@ enum Cmd {
     Idle(IdleArgs),
     /// Every scenario, direct and through the gateway, alternating; writes `.bench/`.
     Suite(suite::SuiteArgs),
+    /// The resilience soak test: N sessions on two targets, one killed and restarted midway;
+    /// fails unless every request is answered and memory and descriptors stay flat.
+    Soak(mcpgate_bench::soak::SoakArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -160,6 +163,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Setup(a) => setup_cmd(a).await,
         Cmd::Idle(a) => idle_cmd(a).await,
         Cmd::Suite(a) => suite::run(a).await,
+        Cmd::Soak(a) => mcpgate_bench::soak::run(a).await,
     }
 }
 
