@@ -284,7 +284,10 @@ pub async fn run(a: SoakArgs) -> anyhow::Result<()> {
         ));
     }
     if other.errors > 0 {
-        failures.push(format!("{} error(s) on {other_name}, which was never killed", other.errors));
+        failures.push(format!(
+            "{} error(s) on {other_name}, which was never killed",
+            other.errors
+        ));
     }
     if killed.errors_outside_window > 0 {
         failures.push(format!(
@@ -346,7 +349,9 @@ pub async fn run(a: SoakArgs) -> anyhow::Result<()> {
             .push(format!("the gateway did not exit cleanly on SIGTERM: {other:?}")),
     }
     if !processes_with(&stdio_marker).is_empty() {
-        report.failures.push("a stdio server process outlived the gateway".into());
+        report
+            .failures
+            .push("a stdio server process outlived the gateway".into());
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -462,7 +467,9 @@ impl Worker {
                     Ok(Err(ClientError::Rpc(e))) => {
                         if measuring {
                             let t = at.duration_since(self.window.start).as_millis() as u64;
-                            let _ = counts.first_error_ms.compare_exchange(0, t, Ordering::Relaxed, Ordering::Relaxed);
+                            let _ = counts
+                                .first_error_ms
+                                .compare_exchange(0, t, Ordering::Relaxed, Ordering::Relaxed);
                             counts.last_error_ms.fetch_max(t, Ordering::Relaxed);
                             if let Ok(mut s) = counts.sample.lock()
                                 && s.is_none()
@@ -549,7 +556,9 @@ fn fds(pid: u32) -> usize {
 /// Pids whose command line has `arg` as one argument.
 fn processes_with(arg: &str) -> Vec<u32> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in dir.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;

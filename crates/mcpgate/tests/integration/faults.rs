@@ -130,7 +130,12 @@ async fn each_fault_gets_its_error_others_keep_answering_and_nothing_leaks() {
     healthy(&c, &t).await;
 
     // garbage on stdout: the line is skipped (and logged); the call times out.
-    assert_error(&call(&c, &t.garbage, "x").await, -32003, "did not answer in time", &t.garbage);
+    assert_error(
+        &call(&c, &t.garbage, "x").await,
+        -32003,
+        "did not answer in time",
+        &t.garbage,
+    );
     healthy(&c, &t).await;
 
     // flapping: calls fail as unavailable while it is down and succeed once it is back.
@@ -153,17 +158,28 @@ async fn each_fault_gets_its_error_others_keep_answering_and_nothing_leaks() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         healthy(&c, &t).await;
     }
-    assert!(failed >= 2 && answered_after_failure, "the flapping target never came back");
+    assert!(
+        failed >= 2 && answered_after_failure,
+        "the flapping target never came back"
+    );
 
     // slow: answered, just later; too slow: the timeout.
     let started = tokio::time::Instant::now();
     assert_eq!(call(&c, &t.slow, "late").await["result"]["content"][0]["text"], "late");
     assert!(started.elapsed() >= Duration::from_millis(300));
-    assert_error(&call(&c, &t.too_slow, "x").await, -32003, "did not answer in time", &t.too_slow);
+    assert_error(
+        &call(&c, &t.too_slow, "x").await,
+        -32003,
+        "did not answer in time",
+        &t.too_slow,
+    );
 
     // streaming forever: the client gets the stream of log notifications, then the timeout.
     let (id, reply) = c
-        .start("tools/call", json!({ "name": format!("{}_echo", t.flood), "arguments": {} }))
+        .start(
+            "tools/call",
+            json!({ "name": format!("{}_echo", t.flood), "arguments": {} }),
+        )
         .await;
     let mut stream = reply.stream();
     let seen = stream
@@ -258,8 +274,16 @@ async fn a_client_that_never_reads_cannot_grow_the_gateways_memory() {
         o.initialize(LATEST, json!({})).await;
         o
     };
-    assert_eq!(other.call_text(&format!("{ok}_echo"), json!({ "message": "yes" })).await, "yes");
-    assert_eq!(c.call_text(&format!("{ok}_echo"), json!({ "message": "me" })).await, "me");
+    assert_eq!(
+        other
+            .call_text(&format!("{ok}_echo"), json!({ "message": "yes" }))
+            .await,
+        "yes"
+    );
+    assert_eq!(
+        c.call_text(&format!("{ok}_echo"), json!({ "message": "me" })).await,
+        "me"
+    );
     eprintln!("slow client: gateway RSS {early} KiB -> {late} KiB");
     drop(unread);
     drop(general);

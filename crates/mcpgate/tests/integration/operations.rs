@@ -338,10 +338,10 @@ async fn reload_adds_removes_and_replaces_targets_and_keeps_the_rest_untouched()
         ],
     );
     let report = gw.core.reload(load(&after, &gw));
-    assert_eq!(report.added, [added.clone()]);
-    assert_eq!(report.removed, [gone.clone()]);
-    assert_eq!(report.changed, [change.clone()]);
-    assert_eq!(report.unchanged, [keep.clone()]);
+    assert_eq!(report.added, std::slice::from_ref(&added));
+    assert_eq!(report.removed, std::slice::from_ref(&gone));
+    assert_eq!(report.changed, std::slice::from_ref(&change));
+    assert_eq!(report.unchanged, std::slice::from_ref(&keep));
     assert!(report.needs_restart.is_empty(), "{report:?}");
 
     // Clients are told the lists changed.
