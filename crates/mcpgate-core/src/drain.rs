@@ -118,6 +118,7 @@ pub(crate) fn admit(
         return Err(GatewayError::SessionRefused {
             message: "mcpgate is shutting down and accepts no new sessions; retry on another replica".into(),
             status: 503,
+            limit: "draining",
         });
     }
     if listen.max_sessions > 0 && sessions.len() >= listen.max_sessions {
@@ -127,6 +128,7 @@ pub(crate) fn admit(
                 listen.max_sessions
             ),
             status: 503,
+            limit: "max_sessions",
         });
     }
     let per = listen.max_sessions_per_identity;
@@ -142,6 +144,7 @@ pub(crate) fn admit(
                     "too many sessions for this identity: the limit of {per} (listen.max_sessions_per_identity) is reached; close one or retry later"
                 ),
                 status: 429,
+                limit: "max_sessions_per_identity",
             });
         }
     }

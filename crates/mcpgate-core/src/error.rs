@@ -64,6 +64,9 @@ pub enum GatewayError {
         message: String,
         /// HTTP status of the answer.
         status: u16,
+        /// The limit that refused it (`draining`, `max_sessions`, `max_sessions_per_identity`),
+        /// for metrics.
+        limit: &'static str,
     },
     // ---- Traffic management (issue 4) ----
     /// A rate limit refused the request (JSON-RPC -32005, `data.retryAfterMs`).
@@ -151,6 +154,14 @@ impl GatewayError {
                 | GatewayError::Overloaded { .. }
                 | GatewayError::CircuitOpen { .. }
         )
+    }
+
+    /// The operations limit behind a refused session, if this is one.
+    pub fn refused_by(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::SessionRefused { limit, .. } => Some(limit),
+            _ => None,
+        }
     }
 
     /// The HTTP status for errors answered outside a JSON-RPC 200 (session admission).

@@ -535,6 +535,9 @@ pub(crate) async fn supervise(inner: Weak<Inner>, t: Arc<TargetRt>, shutdown: Ca
                 t.invalidate(&ListKind::ALL);
                 t.main.send_replace(MainState::Up(up.clone()));
                 gw.telemetry.metrics().target_up(t.name(), true);
+                if t.ops.crash_loop() {
+                    gw.telemetry.metrics().crash_loop(t.name(), false);
+                }
                 gw.membership_changed(!first || t.ops.announce_first.swap(false, Ordering::Relaxed));
                 first = false;
                 let since = tokio::time::Instant::now();
@@ -568,6 +571,9 @@ pub(crate) async fn supervise(inner: Weak<Inner>, t: Arc<TargetRt>, shutdown: Ca
         let (backoff, entered_crash_loop) = t.ops.failed();
         if entered_crash_loop {
             tracing::error!(
+            if let Some(g) = inner.upgrade() {
+                g.telemetry.metrics().crash_loop(t.name(), true);
+            }
                 target = %t.name(),
                 retry_in_ms = backoff.as_millis() as u64,
                 stderr = ?t.ops.stderr_lines(),
@@ -668,16 +674,16 @@ impl Inner {
         }
         let routes = Routes::new(t.name().clone(), owner.map(Arc::downgrade));
         if owner.is_some() {
-            let slot = t
-                .ops
-                .reserve_per_client(t.cfg.max_processes)
-                .ok_or_else(|| GatewayError::Unavailable {
+            let slot = t.ops.reserve_per_client(t.cfg.max_processes).ok_or_else(|| {
+                self.telemetry.metrics().limit_rejected("max_processes");
+                GatewayError::Unavailable {
                     target: t.name().to_string(),
                     reason: format!(
                         "the limit of {} per-client upstream sessions (max_processes) is reached; retry later",
                         t.cfg.max_processes
                     ),
-                })?;
+                }
+            })?;
             *routes.slot.lock() = Some(slot);
         }
         let handler = Arc::new(Handler {

@@ -53,6 +53,7 @@ pub(crate) async fn sse(
     _headers: HeaderMap,
 ) -> Response {
     if state.gw.is_draining() {
+        state.gw.telemetry().metrics().limit_rejected("draining");
         return jsonrpc_error(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::UPSTREAM_UNAVAILABLE,

@@ -118,7 +118,12 @@ pub(crate) async fn post(
     let max_depth = state.gw.config().listen.max_json_depth;
     let parsed = match Message::parse_any_limited(body, max_depth) {
         Ok(p) => p,
-        Err(e) => return jsonrpc_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
+        Err(e) => {
+            if matches!(e, mcpgate_proto::ParseError::TooDeep(_)) {
+                state.gw.telemetry().metrics().limit_rejected("max_json_depth");
+            }
+            return jsonrpc_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string());
+        }
     };
     let parent = state.gw.trace_parent(&headers);
     let msg = match parsed {
@@ -172,6 +177,9 @@ fn initialize(
             resp
         }
         Err(e) => {
+            if let Some(limit) = e.refused_by() {
+                state.gw.telemetry().metrics().limit_rejected(limit);
+            }
             let mut resp = json_message(&e.to_response(id));
             *resp.status_mut() = e
                 .http_status()
@@ -428,6 +436,7 @@ pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap) -> Re
     };
     let max_streams = state.gw.config().listen.max_streams_per_session;
     let Some(slot) = streams.open_get(max_streams) else {
+        state.gw.telemetry().metrics().limit_rejected("max_streams_per_session");
         let mut resp = jsonrpc_error(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::INVALID_REQUEST,

@@ -144,6 +144,11 @@ struct ScopeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TargetKind {
     target: Name,
     kind: &'static str,
@@ -208,6 +213,9 @@ struct Families {
     retries: Family<TargetLabel, Counter>,
     retry_budget_exhausted: Family<TargetLabel, Counter>,
     circuit_open: Family<TargetLabel, Gauge>,
+    // ---- operations (issue 4) ----
+    limit_rejections: Family<LimitLabel, Counter>,
+    crash_loop: Family<TargetLabel, Gauge>,
 }
 
 /// The gateway's Prometheus metrics. Every method is cheap and returns at once when metrics
@@ -247,6 +255,8 @@ impl Metrics {
             retries: Family::default(),
             retry_budget_exhausted: Family::default(),
             circuit_open: Family::default(),
+            limit_rejections: Family::default(),
+            crash_loop: Family::default(),
         };
         let f = &families;
         registry.register(
@@ -355,6 +365,16 @@ impl Metrics {
             "circuit_open",
             "1 while every endpoint of the target has an open circuit (calls fail fast, the target is left out of lists), else 0",
             f.circuit_open.clone(),
+        );
+        registry.register(
+            "limit_rejections",
+            "Work refused by an operations limit, by limit (draining, max_sessions, max_sessions_per_identity, max_streams_per_session, max_processes, max_json_depth)",
+            f.limit_rejections.clone(),
+        );
+        registry.register(
+            "target_crash_loop",
+            "1 while the target is in a crash loop (too many failures within supervision.crash_loop_window; restarts are spaced by crash_loop_backoff), else 0",
+            f.crash_loop.clone(),
         );
         let access_log_dropped = Counter::default();
         registry.register(
@@ -607,6 +627,26 @@ impl Metrics {
                 .circuit_open
                 .get_or_create(&target_label(target))
                 .set(open as i64);
+        }
+    }
+
+    /// Work was refused by the operations limit `limit` (a fixed name such as `max_sessions`).
+    pub fn limit_rejected(&self, limit: &'static str) {
+        if self.enabled {
+            self.families
+                .limit_rejections
+                .get_or_create(&LimitLabel { limit })
+                .inc();
+        }
+    }
+
+    /// `target` entered (`true`) or left a crash loop.
+    pub fn crash_loop(&self, target: &Arc<str>, looping: bool) {
+        if self.enabled {
+            self.families
+                .crash_loop
+                .get_or_create(&target_label(target))
+                .set(looping as i64);
         }
     }
 

@@ -568,6 +568,11 @@ async fn sessions_beyond_the_limits_are_refused_with_503_or_429() {
     );
     assert_eq!(a.delete().await, StatusCode::OK);
     let _c = gw.connect().await;
+    let metrics = scrape(&gw).await;
+    assert!(
+        metrics.contains("mcpgate_limit_rejections_total{limit=\"max_sessions\"} 1"),
+        "{metrics}"
+    );
 
     // Per identity: alice's third session is refused, bob is not affected.
     const ALICE_HASH: &str = "ad77f83d5d5b9a3b738cfc75982ec0460450b94aa1bac0f16451a1142c89c4c8";
@@ -603,6 +608,23 @@ async fn sessions_beyond_the_limits_are_refused_with_503_or_429() {
         "{body}"
     );
     assert_eq!(init("test-key-bob").await.status(), StatusCode::OK);
+    let metrics = scrape(&gw).await;
+    assert!(
+        metrics.contains("mcpgate_limit_rejections_total{limit=\"max_sessions_per_identity\"} 1"),
+        "{metrics}"
+    );
+}
+
+/// The gateway's `/metrics` text.
+async fn scrape(gw: &Gateway) -> String {
+    http_client()
+        .get(format!("{}/metrics", gw.base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -711,6 +733,11 @@ async fn a_crash_looping_server_is_reported_with_its_stderr() {
     let t = target_status(&ready, &marker);
     assert_eq!(t["state"], "crash_loop", "{ready}");
     assert!(!t["stderr"].as_array().unwrap().is_empty(), "{ready}");
+    let metrics = scrape(&gw).await;
+    assert!(
+        metrics.contains(&format!("mcpgate_target_crash_loop{{target=\"{marker}\"}} 1")),
+        "{metrics}"
+    );
     let c = gw.connect().await;
     assert_eq!(c.call_text("ok_echo", json!({ "message": "fine" })).await, "fine");
     // No restarts while in the crash-loop backoff.
