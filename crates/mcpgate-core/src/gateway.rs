@@ -534,10 +534,10 @@ pub(crate) async fn supervise(inner: Weak<Inner>, t: Arc<TargetRt>, shutdown: Ca
                 );
                 t.invalidate(&ListKind::ALL);
                 t.main.send_replace(MainState::Up(up.clone()));
-                gw.telemetry.metrics().target_up(t.name(), true);
                 if t.ops.crash_loop() {
                     gw.telemetry.metrics().crash_loop(t.name(), false);
                 }
+                gw.telemetry.metrics().target_up(t.name(), true);
                 gw.membership_changed(!first || t.ops.announce_first.swap(false, Ordering::Relaxed));
                 first = false;
                 let since = tokio::time::Instant::now();
@@ -570,10 +570,10 @@ pub(crate) async fn supervise(inner: Weak<Inner>, t: Arc<TargetRt>, shutdown: Ca
         }
         let (backoff, entered_crash_loop) = t.ops.failed();
         if entered_crash_loop {
-            tracing::error!(
             if let Some(g) = inner.upgrade() {
                 g.telemetry.metrics().crash_loop(t.name(), true);
             }
+            tracing::error!(
                 target = %t.name(),
                 retry_in_ms = backoff.as_millis() as u64,
                 stderr = ?t.ops.stderr_lines(),
