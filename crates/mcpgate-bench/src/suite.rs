@@ -28,6 +28,8 @@ use crate::client::{Accept, Endpoint, HttpConn, McpHttp, Transport};
 use crate::load::{self, Call, IdleSessions, LoadSpec, Recorded, Report, ServerCost, new_histogram};
 use crate::procstat::{self, ProcSample};
 
+mod traces;
+
 /// How long and how thoroughly to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -55,7 +57,7 @@ pub struct SuiteArgs {
     /// The example config measured by scenario 7.
     #[arg(long, default_value = "examples/quickstart.yaml")]
     pub example_config: PathBuf,
-    /// Run only these scenarios (comma-separated: 1,2,3,4,5,6,7).
+    /// Run only these scenarios (comma-separated: 1,2,3,4,5,6,7,8,9).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Idle sessions held in scenario 4 (default: 10000; 200 in smoke mode).
@@ -421,7 +423,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     );
     // Scenarios that share the small/100 KB upstream.
     let want = |id: &str| suite.args.only.is_empty() || suite.args.only.iter().any(|o| o == id);
-    let (w1, w2, w3, w4, w5, w6, w7) = (
+    let (w1, w2, w3, w4, w5, w6, w7, w8) = (
         want("1"),
         want("2"),
         want("3"),
@@ -429,8 +431,10 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         want("5"),
         want("6"),
         want("7"),
+        want("8"),
     );
-    let upstream = if w1 || w2 || w4 || w5 || w6 || w7 {
+    let w9 = want("9");
+    let upstream = if w1 || w2 || w4 || w5 || w6 || w7 || w8 || w9 {
         Some(suite.start_upstream("fixture", &["--result-bytes", "102400"]).await?)
     } else {
         None
@@ -466,6 +470,14 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     if w7 {
         let r = suite.scenario7(upstream.as_ref().expect("started")).await;
         suite.finish("7", "start-up time and idle RSS", r);
+    }
+    if w8 {
+        let r = suite.scenario8(upstream.as_ref().expect("started")).await;
+        suite.finish("8", "scenario 1 with metrics and the access log, on vs off", r);
+    }
+    if w9 {
+        let r = suite.scenario9(upstream.as_ref().expect("started")).await;
+        suite.finish("9", "scenario 1 with OpenTelemetry tracing, every span exported, on vs off", r);
     }
     if let Some(u) = upstream {
         u.proc.stop().await;
@@ -1333,6 +1345,118 @@ impl Suite {
             comparisons,
             details: serde_json::json!({
                 "note": "direct = the same gateway without auth; gateway = JWT (ES256, local JWKS, token cached after its first verification) and 50 rules, the matching one last",
+            }),
+        })
+    }
+
+    // ---- scenario 8 ----
+    /// The cost of observability on the hot path: the same tools/call load through a gateway
+    /// with metrics and the access log off, and through one with both on (metrics at their
+    /// default, the JSON access log written to a file).
+    async fn scenario8(&mut self, up: &Server) -> anyhow::Result<ScenarioResult> {
+        eprintln!("scenario 8: metrics and the access log, on vs off");
+        let log = self.run_dir.join("s8-access.log");
+        let _ = std::fs::remove_file(&log);
+        let off_yaml = format!(
+            "{}observability:\n  metrics: {{ enabled: false }}\n",
+            one_target_yaml(&up.mcp())
+        );
+        let on_yaml = format!(
+            "{}observability:\n  access_log: {{ enabled: true, format: json, output: {} }}\n",
+            one_target_yaml(&up.mcp()),
+            yaml_str(&log.to_string_lossy())
+        );
+        let off = self.start_gateway("s8-off", &off_yaml).await?;
+        let on = self.start_gateway("s8-on", &on_yaml).await?;
+        let call = Call::tool("echo", r#"{"message":"hello"}"#);
+        let mut comparisons = Vec::new();
+        for c in self.p.small_concurrency.clone() {
+            let cmp = self
+                .compare(
+                    "metrics + access log, on vs off",
+                    &off.streamable(),
+                    &on.streamable(),
+                    on.proc.pid,
+                    &call,
+                    c,
+                )
+                .await?;
+            let pct = |on: f64, off: f64| round1((on - off) / off.max(1e-9) * 100.0);
+            let p50_pct = pct(cmp.gateway.latency_us.p50, cmp.direct.latency_us.p50);
+            let p99_pct = pct(cmp.gateway.latency_us.p99, cmp.direct.latency_us.p99);
+            let errors = cmp.direct.errors + cmp.gateway.errors;
+            let err_note = (errors > 0).then(|| format!("{errors} errors"));
+            self.rows.push(Row {
+                scenario: "8".into(),
+                metric: format!("metrics + access log, c={c}: p50 latency, off → on"),
+                unit: "µs",
+                direct: Some(cmp.direct.latency_us.p50),
+                gateway: Some(cmp.gateway.latency_us.p50),
+                versus: Some(format!("{p50_pct:+.1} %")),
+                bar: (c == 16).then(|| "≤ +5 %".into()),
+                verdict: if errors > 0 {
+                    Verdict::Failed
+                } else if c == 16 {
+                    verdict(p50_pct <= 5.0)
+                } else {
+                    Verdict::Info
+                },
+                noise: join_notes([cmp.p50_noise(), err_note.clone()]),
+            });
+            self.rows.push(Row {
+                scenario: "8".into(),
+                metric: format!("metrics + access log, c={c}: p99 latency, off → on"),
+                unit: "µs",
+                direct: Some(cmp.direct.latency_us.p99),
+                gateway: Some(cmp.gateway.latency_us.p99),
+                versus: Some(format!("{p99_pct:+.1} %")),
+                bar: None,
+                verdict: Verdict::Info,
+                noise: None,
+            });
+            self.rows.push(Row {
+                scenario: "8".into(),
+                metric: format!("metrics + access log, c={c}: throughput, off → on"),
+                unit: "req/s",
+                direct: Some(cmp.direct.throughput_rps),
+                gateway: Some(cmp.gateway.throughput_rps),
+                versus: Some(format!("{:.2}×", cmp.throughput_ratio)),
+                bar: (c == 16).then(|| "≥ 0.95×".into()),
+                verdict: if errors > 0 {
+                    Verdict::Failed
+                } else if c == 16 {
+                    verdict(cmp.throughput_ratio >= 0.95)
+                } else {
+                    Verdict::Info
+                },
+                noise: join_notes([cmp.ratio_noise(), err_note]),
+            });
+            comparisons.push(cmp);
+        }
+        // Every call through the "on" gateway left one line (plus initialize and the readiness
+        // probe's), so the log was really written during the measurement.
+        let metrics = http_get(&on.base, "/metrics").await.map(|(_, b)| b).unwrap_or_default();
+        let logged = std::fs::read_to_string(&log).map(|t| t.lines().count()).unwrap_or(0);
+        off.proc.stop().await;
+        on.proc.stop().await;
+        anyhow::ensure!(logged > 0, "the access log {} stayed empty", log.display());
+        let counted = String::from_utf8_lossy(&metrics)
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(r#"mcpgate_mcp_requests_total{method="tools/call",outcome="ok"} "#)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+            .unwrap_or(0.0);
+        Ok(ScenarioResult {
+            id: "8",
+            title: "",
+            status: "ok",
+            error: None,
+            comparisons,
+            details: serde_json::json!({
+                "note": "direct = the gateway with metrics and access log off; gateway = the same with metrics on and a JSON access log written to a file",
+                "access_log_lines": logged,
+                "tools_call_ok_counted": counted,
             }),
         })
     }

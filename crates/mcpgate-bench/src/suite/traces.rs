@@ -64,6 +64,37 @@ impl Suite {
                 verdict: failed_or_info,
                 noise: join_notes([cmp.ratio_noise(), err_note]),
             });
+            if c == 16 {
+                // CPU per call of each gateway, measured the same way: the same load again
+                // with the roles swapped, so the harness watches the tracing-off process.
+                let swapped = self
+                    .compare(
+                        "tracing, on vs off (roles swapped: CPU of the tracing-off gateway)",
+                        &on.streamable(),
+                        &off.streamable(),
+                        off.proc.pid,
+                        &call,
+                        c,
+                    )
+                    .await?;
+                let cpu = |c: &Comparison| c.gateway_cost.map_or(0.0, |g| g.cpu_s_per_1k);
+                let (off_cpu, on_cpu) = (cpu(&swapped), cpu(&cmp));
+                self.rows.push(Row {
+                    scenario: "9".into(),
+                    metric: format!("tracing, every span exported, c={c}: gateway CPU per 1,000 calls, off → on"),
+                    unit: "s",
+                    direct: Some(off_cpu),
+                    gateway: Some(on_cpu),
+                    versus: Some(format!(
+                        "{:+.1} %",
+                        round1((on_cpu - off_cpu) / off_cpu.max(1e-9) * 100.0)
+                    )),
+                    bar: None,
+                    verdict: failed_or_info,
+                    noise: None,
+                });
+                comparisons.push(swapped);
+            }
             comparisons.push(cmp);
         }
         off.proc.stop().await;
