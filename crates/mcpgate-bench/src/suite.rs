@@ -477,7 +477,11 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     }
     if w9 {
         let r = suite.scenario9(upstream.as_ref().expect("started")).await;
-        suite.finish("9", "scenario 1 with OpenTelemetry tracing, every span exported, on vs off", r);
+        suite.finish(
+            "9",
+            "scenario 1 with OpenTelemetry tracing, every span exported, on vs off",
+            r,
+        );
     }
     if let Some(u) = upstream {
         u.proc.stop().await;
