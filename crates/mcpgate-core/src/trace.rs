@@ -272,12 +272,27 @@ impl ServerSpan {
 impl ClientSpan {
     /// `params` with the span's context in `_meta.traceparent` (and `_meta.tracestate`),
     /// replacing what the client sent there; every other member is kept as it was.
-    pub(crate) fn inject_params(&self, tracing: &Tracing, params: Option<&RawJson>) -> (Option<RawJson>, TraceHeaders) {
+    /// `None` when the span has no context to propagate (an invalid span context; the SDK
+    /// always makes valid ones, sampled or not).
+    pub(crate) fn inject_params(
+        &self,
+        tracing: &Tracing,
+        params: Option<&RawJson>,
+    ) -> Option<(Option<RawJson>, TraceHeaders)> {
         let (tp, ts) = tracing.inject(&self.cx);
         let headers = TraceHeaders {
-            traceparent: http::HeaderValue::from_str(&tp).unwrap_or(http::HeaderValue::from_static("")),
+            traceparent: http::HeaderValue::from_str(&tp).ok().filter(|v| !v.is_empty())?,
             tracestate: ts.as_deref().and_then(|s| http::HeaderValue::from_str(s).ok()),
         };
+        Some(Self::with_meta(&tp, ts.as_deref(), params, headers))
+    }
+
+    fn with_meta(
+        tp: &str,
+        ts: Option<&str>,
+        params: Option<&RawJson>,
+        headers: TraceHeaders,
+    ) -> (Option<RawJson>, TraceHeaders) {
         let Ok(mut edit) = ObjectEdit::parse_or_new(params) else {
             // Not an object: the upstream will reject it; send it unchanged.
             return (params.cloned(), headers);
@@ -287,8 +302,8 @@ impl ClientSpan {
             Some(Err(_)) => return (params.cloned(), headers),
             None => ObjectEdit::new(),
         };
-        meta.set("traceparent", RawJson::string(&tp));
-        match &ts {
+        meta.set("traceparent", RawJson::string(tp));
+        match ts {
             Some(ts) => meta.set("tracestate", RawJson::string(ts)),
             None => {
                 meta.remove("tracestate");
@@ -355,8 +370,10 @@ pub(crate) fn send_request(
         return (conn.request(method, params), None);
     };
     let span = tr.client_span(target, conn, spec, method, params.as_ref());
-    let (params, headers) = span.inject_params(tr, params.as_ref());
-    let pending = conn.request_traced(method, params, &headers);
+    let pending = match span.inject_params(tr, params.as_ref()) {
+        Some((params, headers)) => conn.request_traced(method, params, &headers),
+        None => conn.request(method, params),
+    };
     span.set_request_id(pending.id());
     (pending, Some(span))
 }
@@ -552,7 +569,7 @@ mod tests {
             br#"{"name":"x","arguments":{"a":[1,2]},"_meta":{"progressToken":7,"traceparent":"00-old","tracestate":"a=b","vendor/k":{"z":1}}}"#,
         ))
         .unwrap();
-        let (out, headers) = span.inject_params(&t, Some(&params));
+        let (out, headers) = span.inject_params(&t, Some(&params)).unwrap();
         let v: serde_json::Value = out.unwrap().decode().unwrap();
         assert_eq!(v["_meta"]["traceparent"], own.as_str());
         assert!(
@@ -564,13 +581,20 @@ mod tests {
         assert_eq!(v["arguments"]["a"][1], 2);
         assert_eq!(headers.traceparent.to_str().unwrap(), own);
         // No params, or params without _meta, get one.
-        let (out, _) = span.inject_params(&t, None);
+        let (out, _) = span.inject_params(&t, None).unwrap();
         let v: serde_json::Value = out.unwrap().decode().unwrap();
         assert_eq!(v["_meta"]["traceparent"], own.as_str());
         // A _meta that is not an object is left alone (the upstream will say what is wrong).
         let odd = RawJson::parse(bytes::Bytes::from_static(br#"{"_meta":3}"#)).unwrap();
-        let (out, _) = span.inject_params(&t, Some(&odd));
+        let (out, _) = span.inject_params(&t, Some(&odd)).unwrap();
         assert_eq!(out.unwrap().as_str(), r#"{"_meta":3}"#);
+        // No valid context: nothing is injected (the request goes out as the client sent it).
+        let none = ClientSpan {
+            cx: Context::new(),
+            tool_call: false,
+            ended: true,
+        };
+        assert!(none.inject_params(&t, Some(&params)).is_none());
     }
 
     #[test]
