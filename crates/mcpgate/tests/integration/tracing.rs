@@ -97,6 +97,17 @@ impl Received {
         }
     }
 
+    /// The one span named `name` of `kind` in trace `trace`.
+    fn one_in(&self, trace: &str, name: &str, kind: SpanKind) -> Span {
+        let all = self.spans();
+        let found: Vec<&Span> = all
+            .iter()
+            .filter(|s| s.trace_id == trace && s.name == name && s.kind == kind as i32)
+            .collect();
+        assert_eq!(found.len(), 1, "one {kind:?} span {name} in trace {trace}: {all:#?}");
+        found[0].clone()
+    }
+
     /// The CLIENT spans whose parent is `parent`.
     fn children(&self, parent: &Span) -> Vec<Span> {
         self.spans()
@@ -285,6 +296,7 @@ const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER: &str = "00f067aa0ba902b7";
 const META_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const META_PARENT: &str = "b7ad6b7169203331";
+const LEGACY_TRACE: &str = "5e1e9a0c4b7f4d2a9c3b8a7d6e5f4a3b";
 
 /// The whole scenario; `protocol` is `grpc` or `http/protobuf`.
 async fn scenario(protocol: &str, received: &Received, endpoint: &str, batch_delay_ms: u64, spans_before_stop: bool) {
@@ -349,6 +361,29 @@ async fn scenario(protocol: &str, received: &Received, endpoint: &str, batch_del
     let (_id3, m3) = call_with(&c, "web_fail", None, &[]).await;
     assert_eq!(m3["result"]["isError"], true, "{m3}");
 
+    // 4. Legacy HTTP+SSE downstream: the /message POST's traceparent header is the parent.
+    let base = gw.mcp_url.trim_end_matches("/mcp").to_owned();
+    let mut legacy = LegacyClient::open(&base).await;
+    legacy.initialize("2024-11-05").await;
+    let id4 = json!(4004);
+    let body = json!({ "jsonrpc": "2.0", "id": id4, "method": "tools/call", "params": { "name": "web_echo_meta", "arguments": {} } });
+    let status = http_client()
+        .post(&legacy.post_url)
+        .header("content-type", "application/json")
+        .header("traceparent", format!("00-{LEGACY_TRACE}-{CALLER}-01"))
+        .body(serde_json::to_vec(&body).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED);
+    let m4 = legacy.stream.response(&id4).await;
+    let tp4 = m4["result"]["structuredContent"]["meta"]["traceparent"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    drop(legacy);
+
     if spans_before_stop {
         eventually("the batch exporter to send the spans", || {
             received
@@ -377,7 +412,7 @@ async fn scenario(protocol: &str, received: &Received, endpoint: &str, batch_del
     );
 
     // --- 1: server span continues the caller's trace; client span is its child.
-    let server = received.one("tools/call web_echo_meta", SpanKind::Server);
+    let server = received.one_in(TRACE, "tools/call web_echo_meta", SpanKind::Server);
     assert_eq!(
         (server.trace_id.as_str(), server.parent.as_str()),
         (TRACE, CALLER),
@@ -413,6 +448,15 @@ async fn scenario(protocol: &str, received: &Received, endpoint: &str, batch_del
         "the upstream POST carried traceparent {expected}: {:?}",
         web.server().traceparents()
     );
+
+    // --- 4: the legacy SSE request's server span and its client span.
+    let server4 = received.one_in(LEGACY_TRACE, "tools/call web_echo_meta", SpanKind::Server);
+    assert_eq!(server4.parent, CALLER);
+    assert_eq!(server4.attr("mcpgate.downstream.transport"), "sse");
+    assert_eq!(server4.attr("mcp.protocol.version"), "2024-11-05");
+    assert_eq!(server4.attr("jsonrpc.request.id"), "4004");
+    let client4 = received.child(&server4);
+    assert_eq!(tp4, format!("00-{LEGACY_TRACE}-{}-01", client4.span_id));
 
     // --- 2: parent from _meta, the header's span as a link; stdio client span.
     let server2 = received.one("tools/call local_echo_meta", SpanKind::Server);
@@ -452,9 +496,23 @@ async fn scenario(protocol: &str, received: &Received, endpoint: &str, batch_del
             .all(|s| s.name == "tools/list" && s.trace_id == list.trace_id)
     );
     // initialize has a server span with the session it created.
-    let init = received.one("initialize", SpanKind::Server);
-    assert_eq!(init.attr("mcp.session.id"), session);
-    assert!(init.status_message.is_empty());
+    let inits: Vec<Span> = received
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "initialize" && s.kind == SpanKind::Server as i32)
+        .collect();
+    assert_eq!(inits.len(), 2, "{inits:#?}");
+    let init = inits
+        .iter()
+        .find(|s| s.attrs.get("mcp.session.id") == Some(&session))
+        .expect("the session's initialize");
+    assert_eq!(init.attr("mcpgate.downstream.transport"), "streamable_http");
+    assert_eq!(init.status, SpanStatus::Unset as i32);
+    assert!(
+        inits
+            .iter()
+            .any(|s| s.attrs.get("mcpgate.downstream.transport").map(String::as_str) == Some("sse"))
+    );
 }
 
 #[tokio::test]
