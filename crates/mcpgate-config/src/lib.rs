@@ -44,6 +44,19 @@ pub struct Config {
     pub observability: Observability,
     /// Traffic management: rate limits, in file order (issue 4).
     pub rate_limits: Vec<traffic::RateLimit>,
+    /// Stateless (2026-07-28) clients (issue 6).
+    pub stateless: Stateless,
+}
+
+/// Validated settings for stateless (2026-07-28) clients. They take effect at start-up.
+#[derive(Debug, Clone)]
+pub struct Stateless {
+    /// The key sealing `requestState`; `None`: a random key per process.
+    pub request_state_key: Option<Secret>,
+    /// How long a call waiting for input is held.
+    pub input_wait: std::time::Duration,
+    /// Most calls held at once.
+    pub max_held_calls: usize,
 }
 
 /// Validated telemetry settings.

@@ -411,6 +411,41 @@ impl Validator<'_> {
                 min_targets_up,
             },
             rate_limits,
+            stateless: self.stateless(spec.stateless)?,
+        })
+    }
+
+    // ---- Stateless clients (issue 6) ----
+    fn stateless(&self, s: crate::spec::StatelessSpec) -> Result<crate::Stateless, ConfigError> {
+        let at = "stateless";
+        let request_state_key = match s.request_state_key {
+            None => None,
+            Some(k) => {
+                let key = self.secret(&format!("{at}.request_state_key"), k)?;
+                if key.expose().len() < 32 {
+                    return Err(self.err(
+                        format!("{at}.request_state_key"),
+                        Some("request_state_key"),
+                        "the key must be at least 32 bytes (e.g. `openssl rand -hex 32`)",
+                    ));
+                }
+                Some(key)
+            }
+        };
+        if s.input_wait.0.is_zero() {
+            return Err(self.err(format!("{at}.input_wait"), Some("input_wait"), "must be longer than 0s"));
+        }
+        if s.max_held_calls == 0 {
+            return Err(self.err(
+                format!("{at}.max_held_calls"),
+                Some("max_held_calls"),
+                "must be at least 1 (0 would refuse every call that needs input)",
+            ));
+        }
+        Ok(crate::Stateless {
+            request_state_key,
+            input_wait: s.input_wait.0,
+            max_held_calls: s.max_held_calls,
         })
     }
 
@@ -709,6 +744,28 @@ mod tests {
         insta::assert_snapshot!(load("targets:\n  - name: a\n    sse: {url: 'ftp://x'}\n").unwrap_err(), @"test.yaml:3: targets[0].sse.url: only http and https URLs are supported");
         insta::assert_snapshot!(load("targets:\n  - name: a\n    streamable_http: {url: 'http://x', headers: {Authorization: {env: MCPGATE_TEST_UNSET_VAR}}}\n").unwrap_err(), @"test.yaml:3: targets[0].streamable_http.headers.Authorization: environment variable `MCPGATE_TEST_UNSET_VAR` is not set");
         insta::assert_snapshot!(load("targets: [}").unwrap_err(), @"test.yaml:1:11: did not find expected node content");
+    }
+
+    #[test]
+    fn stateless_settings() {
+        let c = load("targets: []\n").unwrap();
+        assert!(c.stateless.request_state_key.is_none());
+        assert_eq!(c.stateless.input_wait, std::time::Duration::from_secs(300));
+        assert_eq!(c.stateless.max_held_calls, 1024);
+        let key = "k".repeat(32);
+        let c = load(&format!(
+            "stateless:\n  request_state_key: {key}\n  input_wait: 30s\n  max_held_calls: 5\ntargets: []\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.stateless.request_state_key.as_ref().map(|k| k.expose().len()),
+            Some(32)
+        );
+        assert_eq!(format!("{:?}", c.stateless.request_state_key), "Some(<redacted>)");
+        assert_eq!((c.stateless.input_wait.as_secs(), c.stateless.max_held_calls), (30, 5));
+        insta::assert_snapshot!(load("stateless:\n  request_state_key: short\ntargets: []\n").unwrap_err(), @"test.yaml:2: stateless.request_state_key: the key must be at least 32 bytes (e.g. `openssl rand -hex 32`)");
+        insta::assert_snapshot!(load("stateless:\n  max_held_calls: 0\ntargets: []\n").unwrap_err(), @"test.yaml:2: stateless.max_held_calls: must be at least 1 (0 would refuse every call that needs input)");
+        insta::assert_snapshot!(load("stateless:\n  input_wait: 0s\ntargets: []\n").unwrap_err(), @"test.yaml:2: stateless.input_wait: must be longer than 0s");
     }
 
     #[test]

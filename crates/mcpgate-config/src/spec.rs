@@ -34,6 +34,10 @@ pub struct FileSpec {
     /// authentication on, whatever no rule allows is denied.
     #[serde(default)]
     pub policies: Vec<RuleSpec>,
+    // ---- Stateless clients (issue 6) ----
+    /// Stateless (2026-07-28) clients: the calls held for them while they gather input.
+    #[serde(default)]
+    pub stateless: StatelessSpec,
     // ---- Operations (issue 4: drain, supervision) ----
     /// What happens on SIGTERM/SIGINT.
     #[serde(default)]
@@ -183,6 +187,31 @@ pub enum OtlpProtocol {
     /// gRPC (port 4317 by convention).
     #[serde(rename = "grpc")]
     Grpc,
+}
+
+/// Stateless (2026-07-28) clients.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatelessSpec {
+    /// Key that seals the `requestState` of multi-round-trip results (HMAC-SHA256), at least
+    /// 32 bytes. Replicas behind one load balancer should share it, so that each can tell a
+    /// genuine state from a forged one. Default: a random key per process.
+    pub request_state_key: Option<SecretSpec>,
+    /// How long a call waiting for a stateless client's input is held before it is cancelled
+    /// upstream. Default `5m`.
+    pub input_wait: HumanDuration,
+    /// Most calls held at once; more are refused (and cancelled upstream). Default 1024.
+    pub max_held_calls: usize,
+}
+
+impl Default for StatelessSpec {
+    fn default() -> Self {
+        StatelessSpec {
+            request_state_key: None,
+            input_wait: HumanDuration(std::time::Duration::from_secs(300)),
+            max_held_calls: 1024,
+        }
+    }
 }
 
 /// Graceful shutdown.

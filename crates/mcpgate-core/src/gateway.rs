@@ -120,6 +120,7 @@ impl Gateway {
         let http = HttpClient::new();
         let shutdown = CancellationToken::new();
         let telemetry = Arc::new(crate::observe::telemetry(&config));
+        let modern = crate::modern::State::new(&config.stateless);
         let runtime = build_runtime(config, &shutdown);
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
@@ -137,7 +138,7 @@ impl Gateway {
             epoch: tokio::time::Instant::now(),
             shutdown,
             drain: Default::default(),
-            modern: Default::default(),
+            modern,
             tracing,
             telemetry,
         });

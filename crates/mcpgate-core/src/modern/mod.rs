@@ -240,10 +240,14 @@ pub(crate) struct State {
     pub(crate) mrtr: mrtr::Held,
 }
 
-impl Default for State {
-    fn default() -> Self {
+impl State {
+    pub(crate) fn new(cfg: &mcpgate_config::Stateless) -> Self {
+        let sealer = match &cfg.request_state_key {
+            Some(k) => mcpgate_auth::seal::Sealer::with_key(k.expose().as_bytes()),
+            None => mcpgate_auth::seal::Sealer::random(),
+        };
         State {
-            mrtr: mrtr::Held::new(mcpgate_auth::seal::Sealer::random()),
+            mrtr: mrtr::Held::new(sealer, cfg.input_wait, cfg.max_held_calls),
         }
     }
 }

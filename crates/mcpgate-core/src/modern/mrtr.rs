@@ -10,9 +10,10 @@
 //! to the upstream request it answers, and goes on waiting for the upstream: the final result,
 //! or another round of input.
 //!
-//! Bounds: a held call lives at most [`HELD_TTL`] (then the upstream request is cancelled)
-//! and at most [`MAX_HELD`] calls are held per gateway process (more are refused with an
-//! error, and their upstream request cancelled). The `requestState` is HMAC-SHA256 sealed
+//! Bounds: a held call lives at most `stateless.input_wait` (default 5 minutes; then the
+//! upstream request is cancelled) and at most `stateless.max_held_calls` (default 1024) calls
+//! are held per gateway process (more are refused with an error, and their upstream request
+//! cancelled). The `requestState` is HMAC-SHA256 sealed
 //! ([`mcpgate_auth::seal`]) over a version byte, a random 128-bit handle, the expiry and a
 //! digest binding it to the caller's subject, the method and the tool/prompt name or URI;
 //! a state that fails any check is refused (-32602, HTTP 400). The held upstream call lives
@@ -22,7 +23,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mcpgate_auth::Identity;
@@ -40,12 +40,6 @@ use super::{Reply, RequestMeta, Status, strip_modern_params};
 use crate::gateway::Gateway;
 use crate::session::{Session, level_rank};
 
-/// How long a held upstream call waits for the client's retry.
-pub const HELD_TTL: Duration = Duration::from_secs(300);
-
-/// Most upstream calls held at once per gateway process.
-pub const MAX_HELD: usize = 1024;
-
 /// After the first server→client request of a round, how long the gateway waits for more
 /// (an upstream that asks for several inputs at once sends them back to back) before
 /// answering the client with all of them.
@@ -62,8 +56,10 @@ type Handle = [u8; HANDLE_LEN];
 pub(crate) struct Held {
     sealer: Sealer,
     calls: Mutex<HashMap<Handle, Call>>,
-    /// How long a call is held, in ms ([`HELD_TTL`] unless changed).
-    ttl_ms: AtomicU64,
+    /// How long a call is held, in ms.
+    ttl_ms: u64,
+    /// Most calls held at once.
+    max: usize,
 }
 
 /// One upstream call of a stateless client, running or waiting for input.
@@ -92,11 +88,12 @@ impl Drop for Call {
 }
 
 impl Held {
-    pub(crate) fn new(sealer: Sealer) -> Self {
+    pub(crate) fn new(sealer: Sealer, ttl: Duration, max: usize) -> Self {
         Held {
             sealer,
             calls: Mutex::new(HashMap::new()),
-            ttl_ms: AtomicU64::new(HELD_TTL.as_millis() as u64),
+            ttl_ms: ttl.as_millis() as u64,
+            max,
         }
     }
 }
@@ -352,7 +349,7 @@ fn hold(gw: &Gateway, call: Call, id: &RawJson) -> Reply {
         requests.set(key, request.clone());
     }
     let handle: Handle = rand::random();
-    let ttl = held.ttl_ms.load(Ordering::Relaxed);
+    let ttl = held.ttl_ms;
     let expires = now_unix_ms() + ttl;
     let mut payload = Vec::with_capacity(PAYLOAD_LEN);
     payload.push(STATE_VERSION);
@@ -362,11 +359,11 @@ fn hold(gw: &Gateway, call: Call, id: &RawJson) -> Reply {
     let state = held.sealer.seal(&payload);
     {
         let mut calls = held.calls.lock();
-        if calls.len() >= MAX_HELD {
+        if calls.len() >= held.max {
             drop(calls);
             drop(call);
             tracing::warn!(
-                limit = MAX_HELD,
+                limit = held.max,
                 "Refused to hold another call waiting for client input."
             );
             return Reply::error(
@@ -428,17 +425,5 @@ fn finish(call: Call, res: Option<Message>, id: RawJson) -> Reply {
     Reply {
         message: Message { id: Some(id), ..resp },
         status: Status::Ok,
-    }
-}
-
-impl Gateway {
-    /// Changes how long a call waiting for a stateless client's input is held (default
-    /// [`HELD_TTL`]); applies to calls held from now on.
-    pub fn set_input_wait(&self, ttl: Duration) {
-        self.inner
-            .modern
-            .mrtr
-            .ttl_ms
-            .store(ttl.as_millis() as u64, Ordering::Relaxed);
     }
 }

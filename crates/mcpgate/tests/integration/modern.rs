@@ -646,8 +646,12 @@ async fn an_undeclared_capability_is_missing_required_client_capability() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_call_expires_and_its_state_is_refused() {
-    let (gw, fx) = gateway_with_http_target().await;
-    gw.core.set_input_wait(Duration::from_millis(200));
+    let fx = named_fixture("h").await;
+    let gw = Gateway::start(&config(
+        "stateless:\n  input_wait: 200ms\n",
+        &[http_target("h", &fx.mcp_url(), "")],
+    ))
+    .await;
     let m = Modern::new(&gw, all_client_capabilities());
     let params = json!({ "name": "sample", "arguments": { "prompt": "slow" } });
     let r = m.call("tools/call", params.clone()).await.result().clone();
@@ -793,4 +797,71 @@ async fn listen_streams_carry_only_what_was_asked_tagged_and_unsubscribe_on_clos
         "the upstream subscription was not removed: {text}"
     );
     drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_calls_are_bounded() {
+    let fx = named_fixture("h").await;
+    let gw = Gateway::start(&config(
+        "stateless:\n  max_held_calls: 1\n",
+        &[http_target("h", &fx.mcp_url(), "")],
+    ))
+    .await;
+    let m = Modern::new(&gw, all_client_capabilities());
+    let params = json!({ "name": "sample", "arguments": { "prompt": "one" } });
+    let first = m.call("tools/call", params.clone()).await;
+    assert_eq!(first.result()["resultType"], "input_required");
+    let second = m.call("tools/call", params).await;
+    assert_eq!(second.error_code(), -32603, "{}", second.response());
+    eventually("the refused call to be cancelled upstream", || {
+        fx.stats().snapshot().cancellations == 1
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sharing_the_key_recognise_the_state_but_only_the_holder_resumes() {
+    let fx = named_fixture("h").await;
+    let key = "stateless:\n  request_state_key: 0123456789abcdef0123456789abcdef\n";
+    let targets = [http_target("h", &fx.mcp_url(), "")];
+    let a = Gateway::start(&config(key, &targets)).await;
+    let b = Gateway::start(&config(key, &targets)).await;
+    let other = Gateway::start(&config("", &targets)).await;
+    let params = json!({ "name": "sample", "arguments": { "prompt": "where?" } });
+    let r = Modern::new(&a, all_client_capabilities())
+        .call("tools/call", params.clone())
+        .await
+        .result()
+        .clone();
+    let k = r["inputRequests"].as_object().unwrap().keys().next().unwrap().clone();
+    let mut retry = params;
+    retry["requestState"] = r["requestState"].clone();
+    retry["inputResponses"] = json!({ k: sampling_answer("here") });
+    let on_b = Modern::new(&b, all_client_capabilities())
+        .call("tools/call", retry.clone())
+        .await;
+    assert_eq!(on_b.error_code(), -32602);
+    assert!(
+        on_b.response()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another replica"),
+        "{}",
+        on_b.response()
+    );
+    let on_other = Modern::new(&other, all_client_capabilities())
+        .call("tools/call", retry.clone())
+        .await;
+    assert!(
+        on_other.response()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed verification"),
+        "{}",
+        on_other.response()
+    );
+    let on_a = Modern::new(&a, all_client_capabilities())
+        .call("tools/call", retry)
+        .await;
+    assert_eq!(on_a.result()["content"][0]["text"], "here", "{}", on_a.response());
 }
