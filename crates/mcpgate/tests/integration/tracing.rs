@@ -478,6 +478,7 @@ async fn scenario(protocol: &str, received: &Received, endpoint: &str, batch_del
     assert!(server3.parent.is_empty(), "a new trace: {server3:#?}");
     assert_eq!(server3.attr("error.type"), "tool_error");
     assert_eq!(server3.status, SpanStatus::Error as i32);
+    assert_eq!(server3.status_message, "the tool reported an error");
     let client3 = received.child(&server3);
     assert_eq!(client3.name, "tools/call fail");
     assert_eq!(client3.attr("error.type"), "tool_error");
