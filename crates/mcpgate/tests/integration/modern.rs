@@ -24,6 +24,8 @@ struct Modern {
     url: String,
     caps: Value,
     next: std::sync::atomic::AtomicI64,
+    /// `Authorization` header value, if any.
+    auth: Option<String>,
 }
 
 /// What a stateless POST returned.
@@ -57,7 +59,13 @@ impl Modern {
             url: gw.mcp_url(),
             caps,
             next: std::sync::atomic::AtomicI64::new(1),
+            auth: None,
         }
+    }
+
+    fn with_key(mut self, key: &str) -> Modern {
+        self.auth = Some(format!("Bearer {key}"));
+        self
     }
 
     fn meta(&self) -> Value {
@@ -78,6 +86,9 @@ impl Modern {
         h.insert("content-type", HeaderValue::from_static("application/json"));
         h.insert("mcp-protocol-version", HeaderValue::from_static(V));
         h.insert("mcp-method", HeaderValue::from_str(method).unwrap());
+        if let Some(a) = &self.auth {
+            h.insert("authorization", HeaderValue::from_str(a).unwrap());
+        }
         let name = match method {
             "tools/call" | "prompts/get" => params["name"].as_str(),
             "resources/read" => params["uri"].as_str(),
@@ -864,4 +875,69 @@ async fn replicas_sharing_the_key_recognise_the_state_but_only_the_holder_resume
         .call("tools/call", retry)
         .await;
     assert_eq!(on_a.result()["content"][0]["text"], "here", "{}", on_a.response());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_filter_discover_and_lists_and_make_them_private() {
+    // API keys "test-key-alice" (groups: dev) and "test-key-bob" (no groups), as in auth.rs.
+    let head = "auth:\n  hide_denied: true\n  api_keys:\n    - {hash: ad77f83d5d5b9a3b738cfc75982ec0460450b94aa1bac0f16451a1142c89c4c8, subject: alice, claims: {groups: [dev]}}\n    - {hash: 9c854c32c3e1e4018e592ff35ce24355578613133dd3cf727cedd43fe7f89564, subject: bob}\npolicies:\n  - allow: { tools: [\"ex:echo\"] }\n    when: { claims: { groups: { contains: dev } } }\n";
+    let gw = Gateway::start(&config(
+        head,
+        &[stdio_target("ex", &[], ""), stdio_target("other", &[], "")],
+    ))
+    .await;
+    let alice = Modern::new(&gw, json!({})).with_key("test-key-alice");
+    let bob = Modern::new(&gw, json!({})).with_key("test-key-bob");
+
+    let r = alice.call("tools/list", json!({})).await.result().clone();
+    let names: Vec<&str> = r["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["ex_echo"], "{r}");
+    assert_eq!(
+        r["cacheScope"], "private",
+        "a list filtered per identity is private: {r}"
+    );
+    let d = alice.call("server/discover", json!({})).await.result().clone();
+    assert!(
+        d["capabilities"]["tools"].is_object(),
+        "alice may use a target with tools: {d}"
+    );
+    assert_eq!(d["cacheScope"], "private");
+
+    let r = bob.call("tools/list", json!({})).await.result().clone();
+    assert_eq!(r["tools"], json!([]), "{r}");
+    let d = bob.call("server/discover", json!({})).await.result().clone();
+    assert!(d["capabilities"].get("tools").is_none(), "bob may use no target: {d}");
+    let a = bob
+        .call(
+            "tools/call",
+            json!({ "name": "ex_echo", "arguments": { "message": "x" } }),
+        )
+        .await;
+    assert_eq!(
+        a.error_code(),
+        -32602,
+        "a denial looks like an unknown tool: {}",
+        a.response()
+    );
+
+    let anonymous = Modern::new(&gw, json!({}));
+    let params = anonymous.with_meta(json!({}));
+    let resp = anonymous
+        .http
+        .post(&anonymous.url)
+        .headers(anonymous.headers("tools/list", &params))
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "stateless requests are authenticated at the edge"
+    );
 }
