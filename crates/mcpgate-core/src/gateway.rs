@@ -933,6 +933,9 @@ impl Inner {
                     "mcpgate: the client session ended",
                     None,
                 );
+                if let Some(span) = p.trace {
+                    span.end(&reply);
+                }
                 let _ = p.upstream.conn.respond(reply).await;
             }
             for (_, cell) in upstreams {
@@ -1502,6 +1505,7 @@ impl Inner {
             let route = Route {
                 session: Arc::downgrade(session),
                 sink: sink.clone(),
+                trace: None,
             };
             let notify = Arc::new(tokio::sync::Notify::new());
             alive = Some(notify.clone());
@@ -1604,6 +1608,7 @@ impl Inner {
                 Route {
                     session: Arc::downgrade(session),
                     sink: sink.clone(),
+                    trace: span.as_ref().map(|s| s.context().clone()),
                 },
             );
             let _route = RouteGuard {
@@ -1716,6 +1721,9 @@ impl Inner {
             tracing::debug!(session = %session.id, id, "Ignored a response to an unknown server request.");
             return;
         };
+        if let Some(span) = pending.trace {
+            span.end(&msg);
+        }
         let reply = Message {
             id: Some(pending.upstream_id),
             ..msg

@@ -119,6 +119,8 @@ pub(crate) struct InFlight {
 pub(crate) struct PendingServerRequest {
     pub upstream: Upstream,
     pub upstream_id: RawJson,
+    /// Its span (tracing on), ended when the client's answer is relayed.
+    pub trace: Option<crate::trace::ServerSpan>,
 }
 
 impl Session {

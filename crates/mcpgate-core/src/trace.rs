@@ -232,6 +232,39 @@ impl Tracing {
         }
     }
 
+    /// The SERVER span of a request an upstream (`target`) sends to the client of `session`
+    /// (sampling, elicitation, roots, ping): the gateway receives it as the upstream's MCP
+    /// client and relays it. Its parent is the context the upstream put in `_meta`, else the
+    /// client span of the call it arrived during (`cause`); it ends when the answer is relayed.
+    pub(crate) fn relay_span(
+        &self,
+        msg: &Message,
+        target: &str,
+        session: &crate::session::Session,
+        cause: Option<Context>,
+    ) -> ServerSpan {
+        let meta = msg.params.as_ref().and_then(|p| member(p, "_meta"));
+        let from_meta = meta.as_ref().and_then(|m| {
+            let tp = str_member(m, "traceparent")?;
+            self.extract(&tp, str_member(m, "tracestate").as_deref()).0
+        });
+        let parent = from_meta.or(cause).unwrap_or_default();
+        let (name, mut attrs) = request_attributes(msg.method(), msg.id.as_ref(), msg.params.as_ref());
+        attrs.push(KeyValue::new(attr::TARGET, target.to_owned()));
+        attrs.push(KeyValue::new(attr::SESSION, session.id.to_string()));
+        attrs.push(KeyValue::new(attr::DOWNSTREAM, session.kind.as_str()));
+        let builder = self
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Server)
+            .with_attributes(attrs);
+        let span = self.tracer.build_with_context(builder, &parent);
+        ServerSpan {
+            cx: parent.with_span(span),
+            tool_call: false,
+        }
+    }
+
     fn inject(&self, cx: &Context) -> (String, Option<String>) {
         let mut sink = Owned::default();
         self.propagator.inject_context(cx, &mut sink);
@@ -311,6 +344,11 @@ impl ClientSpan {
         }
         edit.set("_meta", meta.to_raw());
         (Some(edit.to_raw()), headers)
+    }
+
+    /// Its context.
+    pub(crate) fn context(&self) -> &Context {
+        &self.cx
     }
 
     /// Records the upstream request id.

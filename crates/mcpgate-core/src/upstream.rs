@@ -43,6 +43,9 @@ impl Upstream {
 pub(crate) struct Route {
     pub session: Weak<Session>,
     pub sink: Option<RelatedSink>,
+    /// The client span of the request (tracing on): the parent of what the upstream asks
+    /// the client on its behalf.
+    pub trace: Option<opentelemetry::Context>,
 }
 
 /// Routing state of one upstream connection.
@@ -305,11 +308,19 @@ impl Handler {
             return;
         };
         let id = session.mint_server_request_id();
-        session
-            .state
-            .lock()
-            .server_requests
-            .insert(id, crate::session::PendingServerRequest { upstream, upstream_id });
+        let trace = self.gw.upgrade().and_then(|gw| {
+            let tracing = gw.tracing.as_ref()?;
+            let cause = related.and_then(|r| self.routes.get(r)).and_then(|r| r.trace);
+            Some(tracing.relay_span(&msg, &self.routes.target, &session, cause))
+        });
+        session.state.lock().server_requests.insert(
+            id,
+            crate::session::PendingServerRequest {
+                upstream,
+                upstream_id,
+                trace,
+            },
+        );
         let out = Message {
             id: Some(RawJson::from_value(&id)),
             ..msg

@@ -311,7 +311,7 @@ async fn scenario(protocol: &str, received: &Received, endpoint: &str, batch_del
     let dir = tempfile::tempdir().unwrap();
     let gw = run_gateway(&dir, &config_yaml(endpoint, protocol, &web.mcp_url()), batch_delay_ms).await;
     let mut c = Client::new(&gw.mcp_url);
-    c.initialize(LATEST, json!({})).await;
+    c.initialize(LATEST, all_client_capabilities()).await;
     let session = c.session.clone().expect("a session");
 
     // A merged list: fetched from both targets under the first request's span.
@@ -360,6 +360,21 @@ async fn scenario(protocol: &str, received: &Received, endpoint: &str, batch_del
     // 3. A tool error, no incoming context: a new trace.
     let (_id3, m3) = call_with(&c, "web_fail", None, &[]).await;
     assert_eq!(m3["result"]["isError"], true, "{m3}");
+
+    // 5. A server→client request relayed: the web upstream asks for roots during a call.
+    let (id5, reply) = c
+        .start("tools/call", json!({ "name": "web_list_roots", "arguments": {} }))
+        .await;
+    let mut stream = reply.stream();
+    let asked = stream
+        .expect("a roots/list request", |m| is_request(m, "roots/list"))
+        .await;
+    assert_eq!(
+        c.respond(&asked["id"], json!({ "roots": [] })).await,
+        reqwest::StatusCode::ACCEPTED
+    );
+    let m5 = stream.response(&id5).await;
+    assert!(m5.get("result").is_some(), "{m5}");
 
     // 4. Legacy HTTP+SSE downstream: the /message POST's traceparent header is the parent.
     let base = gw.mcp_url.trim_end_matches("/mcp").to_owned();
@@ -457,6 +472,15 @@ async fn scenario(protocol: &str, received: &Received, endpoint: &str, batch_del
     assert_eq!(server4.attr("jsonrpc.request.id"), "4004");
     let client4 = received.child(&server4);
     assert_eq!(tp4, format!("00-{LEGACY_TRACE}-{}-01", client4.span_id));
+
+    // --- 5: the relayed roots/list is a server span under the call's client span.
+    let relay = received.one("roots/list", SpanKind::Server);
+    let call5 = received.one_in(&relay.trace_id, "tools/call list_roots", SpanKind::Client);
+    assert_eq!(relay.parent, call5.span_id, "{relay:#?}");
+    assert_eq!(relay.attr("mcpgate.target"), "web");
+    assert_eq!(relay.attr("mcp.session.id"), session);
+    assert_eq!(relay.attr("mcp.method.name"), "roots/list");
+    assert_eq!(relay.status, SpanStatus::Unset as i32);
 
     // --- 2: parent from _meta, the header's span as a link; stdio client span.
     let server2 = received.one("tools/call local_echo_meta", SpanKind::Server);
