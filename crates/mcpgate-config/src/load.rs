@@ -738,7 +738,7 @@ mod tests {
 
     #[test]
     fn errors_carry_positions() {
-        insta::assert_snapshot!(load("listen:\n  adress: 1.2.3.4:5\n").unwrap_err(), @"test.yaml:2:3: listen: unknown field `adress`, expected one of `address`, `mcp_path`, `sse_path`, `message_path`, `allowed_origins`, `allowed_hosts`, `keep_alive`, `session_idle_timeout`, `max_body_bytes`, `resume_buffer`, `page_size`");
+        insta::assert_snapshot!(load("listen:\n  adress: 1.2.3.4:5\n").unwrap_err(), @"test.yaml:2:3: listen: unknown field `adress`, expected one of `address`, `mcp_path`, `sse_path`, `message_path`, `allowed_origins`, `allowed_hosts`, `keep_alive`, `session_idle_timeout`, `max_body_bytes`, `resume_buffer`, `page_size`, `max_json_depth`, `max_sessions`, `max_sessions_per_identity`, `max_streams_per_session`");
         insta::assert_snapshot!(load("targets:\n  - name: a\n  - name: b_c\n    stdio: {command: x}\n").unwrap_err(), @"test.yaml:2: targets[0]: target `a` must have exactly one of `stdio`, `sse`, `streamable_http`");
         insta::assert_snapshot!(load("targets:\n  - name: ok\n    stdio: {command: x}\n  - name: b_c\n    stdio: {command: x}\n").unwrap_err(), @"test.yaml:4: targets[1].name: `b_c` is not a valid target name: use 1-32 letters, digits, `-` or `_`, not containing the separator `_`");
         insta::assert_snapshot!(load("targets:\n  - name: a\n    sse: {url: 'ftp://x'}\n").unwrap_err(), @"test.yaml:3: targets[0].sse.url: only http and https URLs are supported");
