@@ -70,6 +70,10 @@ pub struct SoakArgs {
     /// Allowed difference in open file descriptors from the baseline.
     #[arg(long, default_value_t = 16)]
     pub fd_slack: usize,
+    /// After the sessions close, how long the descriptors get to return to the idle count
+    /// (idle pooled connections to HTTP upstreams are closed by the pool after 90 s).
+    #[arg(long, default_value = "100s", value_parser = crate::parse_duration)]
+    pub settle: Duration,
     /// Directory holding `mcpgate` and `mcpgate-example-server` (default: beside this binary).
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
@@ -139,6 +143,10 @@ struct Report {
     fds_after_warmup: usize,
     fds_end: usize,
     fds_after_close: usize,
+    /// Seconds until the descriptors were back (or the settle time ran out).
+    settled_s: f64,
+    /// Of `fds_after_close`: idle pooled connections to the HTTP upstream.
+    pooled_upstream_connections: usize,
     failures: Vec<String>,
 }
 
@@ -267,9 +275,20 @@ pub async fn run(a: SoakArgs) -> anyhow::Result<()> {
     for w in workers {
         let _ = w.await;
     }
-    // Sessions are closed (DELETE) by the workers; give the gateway a moment.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let fds_after_close = fds(gw_pid);
+    // Sessions are closed (DELETE) by the workers; the upstream pool keeps idle connections
+    // for up to 90 s.
+    let settle_from = Instant::now();
+    // Idle pooled connections to the HTTP upstream are reported apart: they are bounded by
+    // the peak of concurrent upstream requests, not by time.
+    let settled = |pooled: usize, fds: usize| fds <= fds_idle + a.fd_slack + pooled;
+    let mut fds_after_close = fds(gw_pid);
+    let mut pooled = sockets_to(gw_pid, http_port);
+    while !settled(pooled, fds_after_close) && settle_from.elapsed() < a.settle {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        fds_after_close = fds(gw_pid);
+        pooled = sockets_to(gw_pid, http_port);
+    }
+    let settled_s = settle_from.elapsed().as_secs_f64();
 
     let mut failures = Vec::new();
     let (wr, lr) = (web.report(), local.report());
@@ -309,9 +328,15 @@ pub async fn run(a: SoakArgs) -> anyhow::Result<()> {
             "file descriptors grew from {fds_after_warmup} to {fds_end} with the same sessions open"
         ));
     }
-    if fds_after_close > fds_idle + a.fd_slack {
+    if fds_after_close > fds_idle + a.fd_slack + pooled {
         failures.push(format!(
-            "{fds_after_close} file descriptors open after every session closed (idle: {fds_idle})"
+            "{fds_after_close} file descriptors open after every session closed (idle: {fds_idle}, idle pooled upstream connections: {pooled})"
+        ));
+    }
+    if pooled > a.sessions {
+        failures.push(format!(
+            "{pooled} pooled connections to the HTTP upstream for {} sessions",
+            a.sessions
         ));
     }
     let report = Report {
@@ -331,6 +356,8 @@ pub async fn run(a: SoakArgs) -> anyhow::Result<()> {
         fds_after_warmup,
         fds_end,
         fds_after_close,
+        settled_s,
+        pooled_upstream_connections: pooled,
         failures,
     };
     if report.sessions_failed_to_open > 0 {
@@ -394,8 +421,8 @@ fn print_report(r: &Report) {
         r.rss_kib_after_warmup, r.rss_kib_end, r.rss_kib_peak
     );
     println!(
-        "  gateway fds: {} idle, {} after warm-up, {} at the end, {} after the sessions closed",
-        r.fds_idle, r.fds_after_warmup, r.fds_end, r.fds_after_close
+        "  gateway fds: {} idle, {} after warm-up, {} at the end, {} after the sessions closed (after {:.0} s; {} of them idle pooled connections to the HTTP upstream)",
+        r.fds_idle, r.fds_after_warmup, r.fds_end, r.fds_after_close, r.settled_s, r.pooled_upstream_connections
     );
     if r.failures.is_empty() {
         println!("  every check passed");
@@ -551,6 +578,33 @@ fn fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
         .unwrap_or(0)
+}
+
+/// Sockets of process `pid` connected to 127.0.0.1:`port` (from `/proc/PID/net/tcp`).
+fn sockets_to(pid: u32, port: u16) -> usize {
+    let mine: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter_map(|l| {
+                    l.to_str()
+                        .and_then(|s| s.strip_prefix("socket:["))
+                        .and_then(|s| s.strip_suffix(']'))
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let want = format!(":{port:04X}");
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 9 && f[2].ends_with(&want) && mine.contains(f[9])
+        })
+        .count()
 }
 
 /// Pids whose command line has `arg` as one argument.
