@@ -1,22 +1,34 @@
 //! The access log: one line per MCP request, JSON (for log pipelines) or text (for a
 //! terminal), written by a thread of its own so a slow disk or pipe never holds a request up.
 //!
-//! A line is formatted on the request's task and handed to the writer through a bounded
-//! queue; when the queue is full the line is dropped and counted
-//! (`mcpgate_access_log_dropped_total`) rather than blocking the gateway.
+//! A line is formatted on the request's task and appended to a shared buffer (a short lock, no
+//! system call, no wake-up); the writer thread writes the buffer out every
+//! [`FLUSH_EVERY`]. When more than [`MAX_BUFFERED`] bytes are waiting (the output is stuck),
+//! new lines are dropped and counted (`mcpgate_access_log_dropped_total`) rather than blocking
+//! the gateway or growing without bound.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 
 use crate::Request;
 
-/// Lines waiting for the writer before new ones are dropped.
-const QUEUE: usize = 16 * 1024;
+/// How often the writer thread writes out what was logged.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// Bytes waiting for the writer before new lines are dropped.
+pub const MAX_BUFFERED: usize = 8 << 20;
+
+/// What request tasks and the writer thread share.
+struct Shared {
+    /// Lines not written yet, and whether the log was closed.
+    pending: Mutex<(Vec<u8>, bool)>,
+}
 
 /// Line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,10 +63,10 @@ pub struct AccessLogOptions {
     pub output: LogOutput,
 }
 
-/// An open access log.
+/// An open access log. Dropping it writes out what is pending and ends the writer thread.
 pub struct AccessLog {
     format: LogFormat,
-    queue: SyncSender<String>,
+    shared: Arc<Shared>,
     dropped: Counter,
 }
 
@@ -67,40 +79,59 @@ impl AccessLog {
             LogOutput::Stdout => Box::new(std::io::stdout()),
             LogOutput::File(path) => Box::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
         };
-        let (queue, rx) = mpsc::sync_channel(QUEUE);
+        let shared = Arc::new(Shared {
+            pending: Mutex::new((Vec::with_capacity(64 * 1024), false)),
+        });
+        let writer = shared.clone();
         std::thread::Builder::new()
             .name("mcpgate-access-log".into())
-            .spawn(move || write_lines(rx, out))?;
+            .spawn(move || write_lines(&writer, out))?;
         Ok(AccessLog {
             format: opts.format,
-            queue,
+            shared,
             dropped,
         })
     }
 
-    /// Formats `r` and queues the line.
+    /// Formats `r` and appends the line for the writer.
     pub fn write(&self, r: &Request<'_>) {
         let line = format_line(self.format, SystemTime::now(), r);
-        match self.queue.try_send(line) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.inc();
-            }
+        let mut pending = self.shared.pending.lock();
+        if pending.0.len() + line.len() > MAX_BUFFERED {
+            drop(pending);
+            self.dropped.inc();
+            return;
         }
+        pending.0.extend_from_slice(line.as_bytes());
     }
 }
 
-/// The writer thread: writes lines as they come, flushing whenever the queue is empty.
-fn write_lines(rx: Receiver<String>, out: Box<dyn std::io::Write + Send>) {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    while let Ok(line) = rx.recv() {
-        let _ = out.write_all(line.as_bytes());
-        while let Ok(more) = rx.try_recv() {
-            let _ = out.write_all(more.as_bytes());
-        }
-        let _ = out.flush();
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        self.shared.pending.lock().1 = true;
     }
-    let _ = out.flush();
+}
+
+/// The writer thread: every [`FLUSH_EVERY`], writes out what was logged; ends (after a last
+/// write) once the log is closed.
+fn write_lines(shared: &Shared, mut out: Box<dyn std::io::Write + Send>) {
+    let mut batch = Vec::with_capacity(64 * 1024);
+    loop {
+        std::thread::sleep(FLUSH_EVERY);
+        let closed = {
+            let mut pending = shared.pending.lock();
+            std::mem::swap(&mut pending.0, &mut batch);
+            pending.1
+        };
+        if !batch.is_empty() {
+            let _ = out.write_all(&batch);
+            let _ = out.flush();
+            batch.clear();
+        }
+        if closed {
+            return;
+        }
+    }
 }
 
 /// The key under which a request's name is logged.
