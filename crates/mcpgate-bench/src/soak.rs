@@ -474,7 +474,7 @@ impl Worker {
             while !self.stop.load(Ordering::Acquire) {
                 turn += 1;
                 id += 1;
-                let (tool, counts) = if turn % 2 == 0 {
+                let (tool, counts) = if turn.is_multiple_of(2) {
                     ("web_echo", &self.web)
                 } else {
                     ("local_echo", &self.local)
