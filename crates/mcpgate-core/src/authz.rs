@@ -143,6 +143,7 @@ impl Merged {
             templates: vec![],
             also: Default::default(),
             full_result,
+            runtime: 0,
         }
     }
 }

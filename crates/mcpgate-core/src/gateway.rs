@@ -63,7 +63,13 @@ pub(crate) struct Runtime {
     pub prefix: bool,
     /// Rate-limit buckets of `config.rate_limits` (issue 4).
     pub limits: Arc<crate::traffic::limits::RateLimits>,
+    /// Unique per target list: merged lists built from another runtime (before or after a
+    /// reload) index a different `targets`, so they are never used with this one.
+    pub generation: u64,
 }
+
+/// Source of [`Runtime::generation`].
+static RUNTIME_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) struct ProgressEntry {
     pub route: Route,
@@ -492,6 +498,7 @@ pub(crate) fn build_runtime(config: Config, shutdown: &CancellationToken) -> Run
         PrefixMode::Auto => targets.len() >= 2,
     };
     Runtime {
+        generation: RUNTIME_GENERATION.fetch_add(1, Ordering::Relaxed),
         limits: Arc::new(crate::traffic::limits::RateLimits::new(&config.rate_limits)),
         config: Arc::new(config),
         targets,
@@ -845,17 +852,24 @@ impl Inner {
     }
 
     /// The merged list of `kind`, built from the targets' caches when needed.
-    pub(crate) async fn merged(&self, kind: ListKind) -> Arc<Merged> {
+    ///
+    /// Owners in the result index `rt.targets`: the list is always built from `rt`, the
+    /// caller's runtime, even when a reload swapped in another one meanwhile (such a list is
+    /// used once and not cached).
+    pub(crate) async fn merged(&self, kind: ListKind, rt: &Arc<Runtime>) -> Arc<Merged> {
         let i = kind as usize;
-        if let Some(m) = self.merged[i].load_full() {
+        if let Some(m) = self.merged[i].load_full()
+            && m.runtime == rt.generation
+        {
             return m;
         }
         let _fill = self.merged_fill[i].lock().await;
-        if let Some(m) = self.merged[i].load_full() {
+        if let Some(m) = self.merged[i].load_full()
+            && m.runtime == rt.generation
+        {
             return m;
         }
         let generation = self.merged_generation[i].load(Ordering::Acquire);
-        let rt = self.runtime.load_full();
         let fetches = rt.targets.iter().map(|t| {
             let wait = t.cfg.connect_timeout.min(Duration::from_secs(10));
             let tracing = self.tracing.as_ref();
@@ -890,14 +904,11 @@ impl Inner {
                 }
             })
             .collect();
-        let merged = Arc::new(lists::merge(
-            kind,
-            &rt.targets,
-            per_target,
-            &rt.config.naming.separator,
-            rt.prefix,
-        ));
-        if complete && self.merged_generation[i].load(Ordering::Acquire) == generation {
+        let mut merged = lists::merge(kind, &rt.targets, per_target, &rt.config.naming.separator, rt.prefix);
+        merged.runtime = rt.generation;
+        let merged = Arc::new(merged);
+        let current = self.runtime.load().generation == rt.generation;
+        if complete && current && self.merged_generation[i].load(Ordering::Acquire) == generation {
             self.merged[i].store(Some(merged.clone()));
         }
         merged
@@ -1012,7 +1023,7 @@ impl Inner {
         id: RawJson,
         params: Option<&RawJson>,
     ) -> Result<Message, GatewayError> {
-        let merged = self.merged(kind).await;
+        let merged = self.merged(kind, rt).await;
         let merged = session
             .visible
             .view(kind, &merged, rt, session.identity().map(|i| &**i));
@@ -1045,8 +1056,8 @@ impl Inner {
     }
 
     /// Finds the owner of an exposed tool or prompt name.
-    async fn named_owner(&self, kind: ListKind, name: &str) -> Option<Owner> {
-        let merged = self.merged(kind).await;
+    async fn named_owner(&self, rt: &Arc<Runtime>, kind: ListKind, name: &str) -> Option<Owner> {
+        let merged = self.merged(kind, rt).await;
         merged.index.get(name).cloned()
     }
 
@@ -1068,7 +1079,7 @@ impl Inner {
             .get("name")
             .and_then(RawJson::as_json_str)
             .ok_or_else(|| GatewayError::InvalidParams(format!("missing {what} name")))?;
-        let Some(owner) = self.named_owner(kind, &name).await else {
+        let Some(owner) = self.named_owner(rt, kind, &name).await else {
             return Err(unknown_name(rt, what, &name));
         };
         let pkind = if kind == ListKind::Tools {
@@ -1113,11 +1124,11 @@ impl Inner {
     /// The target that serves `uri`: a listed resource, a matching template, or the only
     /// target with resources.
     async fn resource_owner(&self, rt: &Arc<Runtime>, uri: &str) -> Result<Owner, GatewayError> {
-        let resources = self.merged(ListKind::Resources).await;
+        let resources = self.merged(ListKind::Resources, rt).await;
         if let Some(o) = resources.index.get(uri) {
             return Ok(o.clone());
         }
-        let templates = self.merged(ListKind::Templates).await;
+        let templates = self.merged(ListKind::Templates, rt).await;
         if let Some((ti, _)) = templates
             .templates
             .iter()
@@ -1148,9 +1159,9 @@ impl Inner {
     }
 
     /// Targets other than `primary` that list `uri` or a template matching it.
-    async fn other_owners(&self, uri: &str, primary: usize) -> Vec<usize> {
-        let resources = self.merged(ListKind::Resources).await;
-        let templates = self.merged(ListKind::Templates).await;
+    async fn other_owners(&self, rt: &Arc<Runtime>, uri: &str, primary: usize) -> Vec<usize> {
+        let resources = self.merged(ListKind::Resources, rt).await;
+        let templates = self.merged(ListKind::Templates, rt).await;
         let mut out: Vec<usize> = resources.also.get(uri).cloned().unwrap_or_default();
         for (ti, tpl) in &templates.templates {
             if lists::template_matches(tpl, uri) {
@@ -1192,7 +1203,7 @@ impl Inner {
         let method = msg.method().to_owned();
         if method != "resources/read" {
             // Several targets may serve the same URI: (un)subscribe with every one of them.
-            for ti in self.other_owners(&uri, owner.target).await {
+            for ti in self.other_owners(rt, &uri, owner.target).await {
                 let other = rt.targets[ti].clone();
                 let Ok(up) = self.upstream_for(&other, session).await else {
                     continue;
@@ -1248,7 +1259,7 @@ impl Inner {
                     .and_then(RawJson::as_json_str)
                     .ok_or_else(|| GatewayError::InvalidParams("ref/prompt needs a name".into()))?;
                 let owner = self
-                    .named_owner(ListKind::Prompts, &name)
+                    .named_owner(rt, ListKind::Prompts, &name)
                     .await
                     .ok_or_else(|| GatewayError::NotFound(format!("Unknown prompt: {name}")))?;
                 crate::observe::note_call(&rt.targets[owner.target], &owner.name, edit.get("argument"));
@@ -1274,7 +1285,7 @@ impl Inner {
                     .get("uri")
                     .and_then(RawJson::as_json_str)
                     .ok_or_else(|| GatewayError::InvalidParams("ref/resource needs a uri".into()))?;
-                let templates = self.merged(ListKind::Templates).await;
+                let templates = self.merged(ListKind::Templates, rt).await;
                 let owner = match templates.index.get(uri.as_str()) {
                     Some(o) => o.clone(),
                     None => self.resource_owner(rt, &uri).await?,

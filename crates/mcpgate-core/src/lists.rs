@@ -36,6 +36,9 @@ pub(crate) struct Merged {
     pub also: HashMap<Arc<str>, Vec<usize>>,
     /// `{"<key>":[...]}` when unpaginated.
     pub full_result: RawJson,
+    /// [`crate::gateway::Runtime::generation`] of the runtime whose targets `owners` index
+    /// (0 until the gateway sets it).
+    pub runtime: u64,
 }
 
 /// Builds a merged list from each target's items (`None` for targets left out).
@@ -123,6 +126,7 @@ pub(crate) fn merge(
         templates,
         also,
         full_result,
+        runtime: 0,
     }
 }
 

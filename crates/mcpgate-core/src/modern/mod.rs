@@ -370,7 +370,7 @@ impl Inner {
         let mut usable = vec![!filtered; rt.targets.len()];
         if filtered {
             for kind in ListKind::ALL {
-                let merged = self.merged(kind).await;
+                let merged = self.merged(kind, &rt).await;
                 let k = match kind {
                     ListKind::Tools => mcpgate_auth::Kind::Tool,
                     ListKind::Prompts => mcpgate_auth::Kind::Prompt,
