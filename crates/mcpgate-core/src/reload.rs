@@ -151,7 +151,11 @@ impl Gateway {
         }
         if !retired.is_empty() {
             let drain = inner.runtime.load().config.shutdown.drain_timeout;
-            tokio::spawn(retire(retired, retired_upstreams, drain));
+            let gone = Gone {
+                gateway: inner.me.clone(),
+                names: report.removed.iter().map(|n| Arc::from(n.as_str())).collect(),
+            };
+            tokio::spawn(retire(retired, retired_upstreams, drain, gone));
         }
         tracing::info!(
             added = ?report.added,
@@ -192,7 +196,14 @@ fn keep_bound_listener(old: &Config, new: &mut Config, needs_restart: &mut Vec<&
 
 /// Drains and closes targets a reload removed or replaced: their supervisors stop, their
 /// in-flight requests get up to `drain` to finish, then every upstream session is closed.
-async fn retire(targets: Vec<Arc<TargetRt>>, per_client: Vec<Upstream>, drain: Duration) {
+/// Targets a reload removed (not replaced): their metric series go once they are closed,
+/// unless a later reload brought the name back meanwhile.
+struct Gone {
+    gateway: std::sync::Weak<crate::gateway::Inner>,
+    names: Vec<Arc<str>>,
+}
+
+async fn retire(targets: Vec<Arc<TargetRt>>, per_client: Vec<Upstream>, drain: Duration, gone: Gone) {
     let mut upstreams = per_client;
     for t in &targets {
         t.ops.stop.cancel();
@@ -214,5 +225,11 @@ async fn retire(targets: Vec<Arc<TargetRt>>, per_client: Vec<Upstream>, drain: D
             error: "removed by a config reload".into(),
         });
         tracing::info!(target = %t.name(), "Closed a target removed or replaced by a config reload.");
+    }
+    if let Some(gw) = gone.gateway.upgrade() {
+        let rt = gw.runtime.load();
+        for name in gone.names.iter().filter(|n| !rt.by_name.contains_key(&**n)) {
+            gw.telemetry.metrics().target_removed(name);
+        }
     }
 }

@@ -567,6 +567,20 @@ impl Metrics {
         }
     }
 
+    /// `target` is no longer configured (a reload removed it): its state gauges (up, circuit,
+    /// crash loop, upstream sessions) leave the exposition instead of reporting a stale
+    /// value forever. Its counters stay, as counters of a finished series do.
+    pub fn target_removed(&self, target: &Arc<str>) {
+        if self.enabled {
+            let label = target_label(target);
+            let f = &self.families;
+            f.target_up.remove(&label);
+            f.circuit_open.remove(&label);
+            f.crash_loop.remove(&label);
+            f.upstream_sessions.remove(&label);
+        }
+    }
+
     /// The target's main upstream session was lost and will be re-established.
     pub fn target_restarted(&self, target: &Arc<str>) {
         if self.enabled {

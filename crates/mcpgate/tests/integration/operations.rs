@@ -365,6 +365,24 @@ async fn reload_adds_removes_and_replaces_targets_and_keeps_the_rest_untouched()
     );
     gw.wait_state(&added, "up").await;
 
+    // The removed target's state gauges leave /metrics (no stale `up` forever); the others stay.
+    let gone_up = format!("mcpgate_target_up{{target=\"{gone}\"}}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = scrape(&gw).await;
+        if !text.contains(&gone_up) || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!text.contains(&gone_up), "{text}");
+    for t in [&keep, &change, &added] {
+        assert!(
+            text.contains(&format!("mcpgate_target_up{{target=\"{t}\"}} 1")),
+            "{t}: {text}"
+        );
+    }
+
     // The same session goes on: the new and replaced targets work, the removed one is unknown.
     let names = c.tool_names().await;
     assert!(names.iter().any(|n| n == &format!("{added}_echo")), "{names:?}");
