@@ -5,27 +5,30 @@
 #
 # 1. cargo fmt --check and cargo clippy --all-targets -D warnings.
 # 2. cargo test --workspace: unit tests, the gateway's integration suite (in-process fixtures on
-#    127.0.0.1:0) and the example server's own tests.
-# 3. End-to-end through mcpgate against real peers (official Python and TypeScript SDK clients,
-#    server-everything over stdio and Streamable HTTP, markitdown-mcp over SSE and Streamable
-#    HTTP), installed at pinned versions into .peers/ by scripts/peers.sh.
-# 4. The seed walkthrough (tests/e2e/seed.sh): markitdown over SSE behind mcpgate with JWT
-#    authentication; list, denied call, policy added to the file, same session succeeds.
-# 5. MCP Inspector's CLI through mcpgate, over Streamable HTTP and legacy SSE.
-# 6. Metrics scraped by a real Prometheus (tests/e2e/prometheus.sh; installs the Debian package
-#    `prometheus` through `scripts/peers.sh prometheus` when missing): PromQL over exact call counts.
-# 6b. Traffic-management errors (rate limit -32005 with retryAfterMs, call timeout -32003) as
-#    the official Python and TypeScript SDK clients see them through mcpgate (tests/e2e/traffic.sh).
-# 7. The official MCP conformance suite (server mode) through mcpgate.
-# 2b. The resilience soak (mcpgate-bench soak, reduced for CI: 200 sessions for 30 s, the HTTP
+#    127.0.0.1:0, plus `mcpgate run` processes for drain/reload/tracing) and the example server's
+#    own tests.
+# 3. The resilience soak (mcpgate-bench soak, reduced for CI: 200 sessions for 30 s, the HTTP
 #    target killed and restarted midway): every request answered, errors only for the killed
 #    target while it is down, RSS and file descriptors flat. Counts as one check.
-# 8. Its prerelease's 2026-07-28 requirement set through mcpgate in front of the session-based
-#    fixture (stateless clients bridged to a session-based server), against a baseline of known
-#    failures (tests/conformance/baseline-2026-07-28.yml, explained in docs/protocol.md).
-# 9. The official Python SDK as a 2026-07-28 client through mcpgate (tests/e2e/stateless.sh).
+# Then, with peers installed at pinned versions into .peers/ by scripts/peers.sh:
+# 4. End-to-end through mcpgate against real peers (official Python and TypeScript SDK clients,
+#    server-everything over stdio and Streamable HTTP, markitdown-mcp over SSE and Streamable
+#    HTTP).
+# 5. The seed walkthrough (tests/e2e/seed.sh): markitdown over SSE behind mcpgate with JWT
+#    authentication; list, denied call, policy added to the file, same session succeeds.
+# 6. MCP Inspector's CLI through mcpgate, over Streamable HTTP and legacy SSE.
+# 7. Metrics scraped by a real Prometheus (tests/e2e/prometheus.sh; installs the Debian package
+#    `prometheus` through `scripts/peers.sh prometheus` when missing): PromQL over exact call counts.
+# 8. Traffic-management errors (rate limit -32005 with retryAfterMs, call timeout -32003) as
+#    the official Python and TypeScript SDK clients see them through mcpgate (tests/e2e/traffic.sh).
+# 9. The official MCP conformance suite (server mode) through mcpgate.
+# 10. The official Python SDK as a 2026-07-28 client through mcpgate (tests/e2e/stateless.sh).
+# 11. The conformance prerelease's 2026-07-28 requirement set through mcpgate in front of the
+#    session-based fixture (stateless clients bridged to a session-based server), against a
+#    baseline of known failures (tests/conformance/baseline-2026-07-28.yml, explained in
+#    docs/protocol.md).
 # The last line is the total `N passed, M failed`; exit non-zero on any failure.
-# Time on 2 cores: ~10-15 min from a cold cargo cache, ~4 min warm; first peer install ~75 s.
+# Time on 2 cores: ~20-25 min from a cold cargo cache, ~10 min warm; first peer install ~2 min.
 # Set TEST_SKIP_PEERS=1 to run only the Rust parts (no registry access needed beyond crates.io).
 set -uo pipefail
 
