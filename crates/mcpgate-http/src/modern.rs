@@ -290,7 +290,21 @@ pub(crate) async fn post(
         }
         reply = &mut work => {
             guard.disarm();
-            json_reply(reply)
+            // Messages the request sent in the same poll that produced its answer (a log
+            // message drained just before the result) still precede it: an SSE response.
+            let mut before = Vec::new();
+            while accept_sse && let Ok(m) = rx.try_recv() {
+                before.push(m);
+            }
+            if before.is_empty() {
+                return json_reply(reply);
+            }
+            let (out_tx, out_rx) = mpsc::channel::<Bytes>(before.len() + 1);
+            for m in before.iter().chain(std::iter::once(&reply.message)) {
+                let _ = out_tx.try_send(sse_event(m));
+            }
+            drop(out_tx);
+            sse_body(out_rx, CancellationToken::new(), state.gw.config().listen.keep_alive)
         }
     }
 }
