@@ -43,6 +43,27 @@ STATUS=0
 step() { printf '\n==> %s\n' "$*"; }
 fail() { echo "FAILED: $*"; STATUS=1; }
 
+# suite TITLE NAME last|total COMMAND...: runs a suite script with its output in $OUT/NAME.log
+# and adds its counts: from its last line `N passed, M failed` (last), or from its last
+# `Total: N passed, M failed` line (total, the conformance runner). A suite that exits non-zero
+# without counting a failure counts as one.
+suite() {
+  local title=$1 name=$2 mode=$3 log="$OUT/$2.log" rc p f
+  shift 3
+  step "$title"
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  if [ "$mode" = total ]; then
+    read -r p f < <(grep -E '^Total:' "$log" | tail -n 1 | awk '{ print $2 + 0, $4 + 0 }')
+  else
+    read -r p f < <(tail -n 1 "$log" | awk '{ print $1 + 0, $3 + 0 }')
+  fi
+  p=${p:-0}; f=${f:-0}
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  if [ "$rc" != 0 ]; then fail "$name (see $log)"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
+  return 0
+}
+
 step "cargo fmt --check"
 if cargo fmt --all -- --check; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); fail "cargo fmt (run cargo fmt --all)"; fi
 
@@ -68,61 +89,16 @@ if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
   export MCPGATE_BIN="$ROOT/target/debug/mcpgate"
   cargo build -p mcpgate --locked --quiet || fail "build mcpgate"
 
-  step "end-to-end through mcpgate (real peers)"
-  tests/e2e/run.sh gateway 2>&1 | tee "$OUT/e2e.log"
-  rc=${PIPESTATUS[0]}
-  read -r p f < <(tail -n 1 "$OUT/e2e.log" | awk '{ print $1 + 0, $3 + 0 }')
-  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-  if [ "$rc" != 0 ]; then fail "e2e"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
-
-  step "the seed walkthrough (JWT auth, policy reload) through mcpgate"
-  tests/e2e/seed.sh 2>&1 | tee "$OUT/seed.log"
-  rc=${PIPESTATUS[0]}
-  read -r p f < <(tail -n 1 "$OUT/seed.log" | awk '{ print $1 + 0, $3 + 0 }')
-  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-  if [ "$rc" != 0 ]; then fail "seed walkthrough"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
-
-  step "MCP Inspector CLI through mcpgate"
-  tests/e2e/inspector.sh 2>&1 | tee "$OUT/inspector.log"
-  rc=${PIPESTATUS[0]}
-  read -r p f < <(tail -n 1 "$OUT/inspector.log" | awk '{ print $1 + 0, $3 + 0 }')
-  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-  if [ "$rc" != 0 ]; then fail "inspector"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
-
-  step "metrics scraped by a real Prometheus (PromQL checks, alert rules)"
-  tests/e2e/prometheus.sh 2>&1 | tee "$OUT/prometheus.log"
-  rc=${PIPESTATUS[0]}
-  read -r p f < <(tail -n 1 "$OUT/prometheus.log" | awk '{ print $1 + 0, $3 + 0 }')
-  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-  if [ "$rc" != 0 ]; then fail "prometheus e2e"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
-
-  step "traffic-management errors through mcpgate as the Python and TypeScript SDKs see them"
-  tests/e2e/traffic.sh 2>&1 | tee "$OUT/traffic.log"
-  rc=${PIPESTATUS[0]}
-  read -r p f < <(tail -n 1 "$OUT/traffic.log" | awk '{ print $1 + 0, $3 + 0 }')
-  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-  if [ "$rc" != 0 ]; then fail "traffic e2e"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
-
-  step "MCP conformance suite through mcpgate"
-  tests/conformance/run.sh gateway 2>&1 | tee "$OUT/conformance.log"
-  rc=${PIPESTATUS[0]}
-  read -r p f < <(grep -E '^Total:' "$OUT/conformance.log" | tail -n 1 | awk '{ print $2 + 0, $4 + 0 }')
-  PASSED=$((PASSED + ${p:-0})); FAILED=$((FAILED + ${f:-0}))
-  if [ "$rc" != 0 ]; then fail "conformance"; [ "${f:-0}" = 0 ] && FAILED=$((FAILED + 1)); fi
-
-  step "Python SDK as a 2026-07-28 client through mcpgate"
-  tests/e2e/stateless.sh 2>&1 | tee "$OUT/stateless.log"
-  rc=${PIPESTATUS[0]}
-  read -r p f < <(tail -n 1 "$OUT/stateless.log" | awk '{ print $1 + 0, $3 + 0 }')
-  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-  if [ "$rc" != 0 ]; then fail "stateless e2e"; [ "$f" = 0 ] && FAILED=$((FAILED + 1)); fi
-
-  step "MCP conformance suite, 2026-07-28 requirement set, through mcpgate (bridging)"
-  tests/conformance/run.sh gateway-2026 2>&1 | tee "$OUT/conformance-2026.log"
-  rc=${PIPESTATUS[0]}
-  read -r p f < <(grep -E '^Total:' "$OUT/conformance-2026.log" | tail -n 1 | awk '{ print $2 + 0, $4 + 0 }')
-  PASSED=$((PASSED + ${p:-0})); FAILED=$((FAILED + ${f:-0}))
-  if [ "$rc" != 0 ]; then fail "conformance 2026-07-28"; [ "${f:-0}" = 0 ] && FAILED=$((FAILED + 1)); fi
+  suite "end-to-end through mcpgate (real peers)" e2e last tests/e2e/run.sh gateway
+  suite "the seed walkthrough (JWT auth, policy reload) through mcpgate" seed last tests/e2e/seed.sh
+  suite "MCP Inspector CLI through mcpgate" inspector last tests/e2e/inspector.sh
+  suite "metrics scraped by a real Prometheus (PromQL checks, alert rules)" prometheus last tests/e2e/prometheus.sh
+  suite "traffic-management errors through mcpgate as the Python and TypeScript SDKs see them" traffic last \
+    tests/e2e/traffic.sh
+  suite "MCP conformance suite through mcpgate" conformance total tests/conformance/run.sh gateway
+  suite "Python SDK as a 2026-07-28 client through mcpgate" stateless last tests/e2e/stateless.sh
+  suite "MCP conformance suite, 2026-07-28 requirement set, through mcpgate (bridging)" conformance-2026 total \
+    tests/conformance/run.sh gateway-2026
 fi
 
 echo
