@@ -148,11 +148,7 @@ pub(crate) fn outcome(method: &str, result: &Result<Message, GatewayError>) -> (
         Err(e) => (e.outcome(), Some(e.code().0)),
         Ok(m) => match (&m.error, &m.result) {
             (Some(err), _) => (Outcome::UpstreamError, member(err, "code").and_then(|c| c.as_i64())),
-            (None, Some(r))
-                if method == "tools/call" && member(r, "isError").is_some_and(|v| v.as_bytes() == b"true") =>
-            {
-                (Outcome::ToolError, None)
-            }
+            (None, Some(_)) if method == "tools/call" && m.is_tool_error() => (Outcome::ToolError, None),
             _ => (Outcome::Ok, None),
         },
     }

@@ -483,13 +483,7 @@ fn outcome_attributes(resp: &Message, tool_call: bool) -> Vec<(KeyValue, Option<
             (KeyValue::new(attr::ERROR_TYPE, code), Some(Status::error(err.message))),
         ];
     }
-    if tool_call
-        && resp
-            .result
-            .as_ref()
-            .and_then(|r| member(r, "isError"))
-            .is_some_and(|v| v.as_bytes() == b"true")
-    {
+    if tool_call && resp.is_tool_error() {
         return vec![(
             KeyValue::new(attr::ERROR_TYPE, "tool_error"),
             Some(Status::error("the tool reported an error")),

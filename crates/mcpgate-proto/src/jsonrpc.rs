@@ -329,6 +329,15 @@ impl Message {
         self.error.as_ref()?.decode().ok()
     }
 
+    /// Is this a result with `isError: true` (a `tools/call` result reporting the tool's own
+    /// failure)?
+    pub fn is_tool_error(&self) -> bool {
+        self.result
+            .as_ref()
+            .and_then(|r| crate::raw::member(r, "isError"))
+            .is_some_and(|v| v.as_bytes() == b"true")
+    }
+
     /// Serializes into `buf`.
     pub fn write(&self, buf: &mut BytesMut) {
         buf.reserve(self.encoded_len_hint());

@@ -401,12 +401,7 @@ fn finish(call: Call, res: Option<Message>, id: RawJson) -> Reply {
     let Some(resp) = res else {
         return Reply::error(id, ErrorCode::INTERNAL_ERROR, "internal error", None, Status::Ok);
     };
-    let failed = resp.error.is_some()
-        || resp
-            .result
-            .as_ref()
-            .and_then(|r| member(r, "isError"))
-            .is_some_and(|v| v.as_str() == "true");
+    let failed = resp.error.is_some() || resp.is_tool_error();
     if failed && !call.refused.is_empty() {
         // The upstream needed a capability the client did not declare, and failed without it.
         let mut required = serde_json::Map::new();
