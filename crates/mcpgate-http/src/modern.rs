@@ -174,12 +174,7 @@ fn sse_body(rx: mpsc::Receiver<Bytes>, cancel: CancellationToken, keep_alive: st
             _ = st.ticker.tick() => Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), st)),
         }
     });
-    let mut resp = Response::new(Body::from_stream(stream));
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
+    crate::response::event_stream(Body::from_stream(stream))
 }
 
 /// A `subscriptions/listen` response stream: the acknowledgment and the notifications as they
@@ -209,12 +204,7 @@ fn listen_stream(listen: modern::listen::Listen, keep_alive: std::time::Duration
             _ = st.ticker.tick() => Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), st)),
         }
     });
-    let mut resp = Response::new(Body::from_stream(stream));
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
+    crate::response::event_stream(Body::from_stream(stream))
 }
 
 /// One stateless POST.

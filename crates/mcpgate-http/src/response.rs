@@ -72,7 +72,12 @@ pub fn sse_response(
             }
         }
     });
-    let mut resp = Response::new(Body::from_stream(stream));
+    event_stream(Body::from_stream(stream))
+}
+
+/// A `text/event-stream` response with `body`, uncached and not buffered by proxies.
+pub(crate) fn event_stream(body: Body) -> Response {
+    let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
