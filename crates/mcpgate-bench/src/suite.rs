@@ -1385,9 +1385,8 @@ impl Suite {
                     c,
                 )
                 .await?;
-            let pct = |on: f64, off: f64| round1((on - off) / off.max(1e-9) * 100.0);
-            let p50_pct = pct(cmp.gateway.latency_us.p50, cmp.direct.latency_us.p50);
-            let p99_pct = pct(cmp.gateway.latency_us.p99, cmp.direct.latency_us.p99);
+            let p50_pct = change_pct(cmp.gateway.latency_us.p50, cmp.direct.latency_us.p50);
+            let p99_pct = change_pct(cmp.gateway.latency_us.p99, cmp.direct.latency_us.p99);
             let errors = cmp.direct.errors + cmp.gateway.errors;
             let err_note = (errors > 0).then(|| format!("{errors} errors"));
             self.rows.push(Row {
@@ -1614,6 +1613,10 @@ fn join_notes<const N: usize>(notes: [Option<String>; N]) -> Option<String> {
 
 fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
+}
+/// How much `on` exceeds `off`, in percent of `off` (one decimal).
+fn change_pct(on: f64, off: f64) -> f64 {
+    round1((on - off) / off.max(1e-9) * 100.0)
 }
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0

@@ -37,8 +37,7 @@ impl Suite {
                     c,
                 )
                 .await?;
-            let pct = |on: f64, off: f64| round1((on - off) / off.max(1e-9) * 100.0);
-            let p50_pct = pct(cmp.gateway.latency_us.p50, cmp.direct.latency_us.p50);
+            let p50_pct = change_pct(cmp.gateway.latency_us.p50, cmp.direct.latency_us.p50);
             let errors = cmp.direct.errors + cmp.gateway.errors;
             let err_note = (errors > 0).then(|| format!("{errors} errors"));
             let failed_or_info = if errors > 0 { Verdict::Failed } else { Verdict::Info };
@@ -85,10 +84,7 @@ impl Suite {
                     unit: "s",
                     direct: Some(off_cpu),
                     gateway: Some(on_cpu),
-                    versus: Some(format!(
-                        "{:+.1} %",
-                        round1((on_cpu - off_cpu) / off_cpu.max(1e-9) * 100.0)
-                    )),
+                    versus: Some(format!("{:+.1} %", change_pct(on_cpu, off_cpu))),
                     bar: None,
                     verdict: failed_or_info,
                     noise: None,
