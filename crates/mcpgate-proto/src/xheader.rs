@@ -1,0 +1,561 @@
+//! Tool parameters mirrored into HTTP headers (MCP 2026-07-28, `x-mcp-header`).
+//!
+//! A tool's `inputSchema` may mark parameters with `"x-mcp-header": "Name"`; a Streamable
+//! HTTP client then sends the argument's value as `Mcp-Param-Name`, and whoever processes the
+//! body must check that the two agree. This module owns the three pure steps:
+//!
+//! - [`header_params`] / [`tool_header_params`]: a schema's annotations, or why the tool
+//!   definition is invalid (spec: "Constraints on `x-mcp-header` values");
+//! - [`extract`]: the headers a call's `arguments` produce (spec: "Value Encoding");
+//! - [`validate`]: do a request's headers agree with its `arguments` (spec: "Server
+//!   Validation")?
+//!
+//! No I/O, no logging: what to do with an invalid tool or a mismatch is the caller's business
+//! (`mcpgate-core` drops such tools from merged lists, `mcpgate-http` answers -32020).
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+use crate::RawJson;
+use crate::modern::header::{BASE64_PREFIX, BASE64_SUFFIX, PARAM_PREFIX};
+
+/// The schema keyword that marks a parameter.
+pub const ANNOTATION: &str = "x-mcp-header";
+
+/// The largest integer a mirrored parameter may hold (2^53 − 1, JavaScript's safe range);
+/// its negation is the smallest.
+pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+/// One annotated parameter of a tool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderParam {
+    /// The `x-mcp-header` value as the schema writes it (`Region`).
+    pub name: Box<str>,
+    /// The header it becomes: `mcp-param-region` (header names are case-insensitive; `http`
+    /// keeps them lower case).
+    pub header: HeaderName,
+    /// The chain of `properties` keys from the schema root to the parameter.
+    pub path: Box<[Box<str>]>,
+}
+
+/// Why a tool definition's `x-mcp-header` annotations make it invalid. `at` is the JSON
+/// pointer of the annotated schema within `inputSchema`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidAnnotation {
+    /// The tool has no `inputSchema` object to read.
+    #[error("inputSchema is not a JSON object")]
+    NotAnObject,
+    /// The annotation's value is not a JSON string.
+    #[error("`x-mcp-header` at {at:?} is not a string")]
+    NotString { at: String },
+    /// `"x-mcp-header": ""`.
+    #[error("`x-mcp-header` at {at:?} is empty")]
+    Empty { at: String },
+    /// The value holds a control character (CR, LF, …).
+    #[error("`x-mcp-header` {name:?} at {at:?} contains a control character")]
+    ControlCharacter { at: String, name: String },
+    /// The value is not an HTTP field-name token (RFC 9110 `1*tchar`).
+    #[error("`x-mcp-header` {name:?} at {at:?} is not an HTTP field-name token (RFC 9110 tchar)")]
+    NotToken { at: String, name: String },
+    /// Two annotations name the same header, compared case-insensitively.
+    #[error("`x-mcp-header` {name:?} at {at:?} repeats {first_name:?} at {first:?} (names are case-insensitive)")]
+    Duplicate {
+        at: String,
+        name: String,
+        first: String,
+        first_name: String,
+    },
+    /// The parameter is not declared as `string`, `integer` or `boolean`.
+    #[error(
+        "`x-mcp-header` {name:?} at {at:?} annotates a parameter of type {ty}; only string, integer and boolean are allowed"
+    )]
+    NotPrimitive { at: String, name: String, ty: String },
+    /// The annotation is not reachable from the root through `properties` keys alone
+    /// (it sits under `items`, `oneOf`, `$defs`, `if`, the root itself, …).
+    #[error("`x-mcp-header` at {at:?} is not statically reachable from the schema root through `properties` only")]
+    Unreachable { at: String },
+}
+
+/// Why a call's arguments cannot be mirrored into headers.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractError {
+    /// The argument is an object or an array.
+    #[error("argument {path} (header Mcp-Param-{name}) is not a string, integer or boolean")]
+    NotPrimitive { name: String, path: String },
+    /// The argument is a number with a fraction.
+    #[error("argument {path} (header Mcp-Param-{name}) is not an integer")]
+    NotInteger { name: String, path: String },
+    /// The argument is an integer outside ±(2^53 − 1).
+    #[error("argument {path} (header Mcp-Param-{name}) is outside the safe integer range ±(2^53-1)")]
+    OutOfRange { name: String, path: String },
+}
+
+/// A request whose `Mcp-Param-*` headers do not agree with its arguments: the message of
+/// the -32020 (`HeaderMismatch`) error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("Header mismatch: {0}")]
+pub struct Mismatch(pub String);
+
+/// The annotated parameters of a tool definition (a `tools/list` item), or why the tool is
+/// invalid. A tool whose bytes cannot hold an annotation is answered without parsing it.
+pub fn tool_header_params(tool: &RawJson) -> Result<Vec<HeaderParam>, InvalidAnnotation> {
+    if !may_hold_annotation(tool.as_bytes()) {
+        return Ok(Vec::new());
+    }
+    match crate::raw::member(tool, "inputSchema") {
+        Some(schema) => header_params(&schema),
+        // No schema (an invalid tool, but not for this reason): nothing is annotated.
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Could these JSON bytes contain an `x-mcp-header` key? (Only if the name appears as is,
+/// or some string is written with `\u` escapes.)
+fn may_hold_annotation(json: &[u8]) -> bool {
+    memchr::memmem::find(json, ANNOTATION.as_bytes()).is_some() || memchr::memmem::find(json, b"\\u").is_some()
+}
+
+/// The annotated parameters of an `inputSchema` (ordered by property name, level by level), or why its annotations
+/// are invalid.
+pub fn header_params(input_schema: &RawJson) -> Result<Vec<HeaderParam>, InvalidAnnotation> {
+    if !may_hold_annotation(input_schema.as_bytes()) {
+        return Ok(Vec::new());
+    }
+    let schema: Value = serde_json::from_slice(input_schema.as_bytes()).map_err(|_| InvalidAnnotation::NotAnObject)?;
+    let Value::Object(root) = &schema else {
+        return Err(InvalidAnnotation::NotAnObject);
+    };
+    let mut out: Vec<(HeaderParam, String)> = Vec::new();
+    let mut path = Vec::new();
+    // JSON pointers are shown as URI fragments ("#/properties/region").
+    let mut pointer = String::from("#");
+    // The root itself is no parameter: an annotation on it is unreachable.
+    if root.contains_key(ANNOTATION) {
+        return Err(InvalidAnnotation::Unreachable { at: pointer });
+    }
+    walk_static(root, &mut path, &mut pointer, &mut out, true)?;
+    Ok(out.into_iter().map(|(p, _)| p).collect())
+}
+
+/// Keywords whose value is data, not a schema: an `x-mcp-header` key inside them is not an
+/// annotation.
+const DATA_KEYWORDS: &[&str] = &[
+    "const",
+    "enum",
+    "default",
+    "examples",
+    "example",
+    "required",
+    "description",
+    "title",
+];
+
+/// Keywords whose value is an object mapping names to schemas.
+const SCHEMA_MAP_KEYWORDS: &[&str] = &[
+    "properties",
+    "patternProperties",
+    "$defs",
+    "definitions",
+    "dependentSchemas",
+    "dependencies",
+];
+
+/// Walks a schema reachable from the root through `properties` only (`path` is that chain).
+fn walk_static(
+    node: &serde_json::Map<String, Value>,
+    path: &mut Vec<String>,
+    pointer: &mut String,
+    out: &mut Vec<(HeaderParam, String)>,
+    root: bool,
+) -> Result<(), InvalidAnnotation> {
+    if !root && let Some(v) = node.get(ANNOTATION) {
+        let name = annotation_name(v, pointer)?;
+        check_type(node, &name, pointer)?;
+        let lower = name.to_ascii_lowercase();
+        if let Some((first, first_at)) = out.iter().find(|(p, _)| p.name.eq_ignore_ascii_case(&name)) {
+            return Err(InvalidAnnotation::Duplicate {
+                at: pointer.clone(),
+                name,
+                first: first_at.clone(),
+                first_name: first.name.to_string(),
+            });
+        }
+        let header = HeaderName::from_bytes(format!("{PARAM_PREFIX}{lower}").as_bytes()).map_err(|_| {
+            InvalidAnnotation::NotToken {
+                at: pointer.clone(),
+                name: name.clone(),
+            }
+        })?;
+        out.push((
+            HeaderParam {
+                name: name.into(),
+                header,
+                path: path.iter().map(|s| s.as_str().into()).collect(),
+            },
+            pointer.clone(),
+        ));
+    }
+    for (key, value) in node {
+        if key == ANNOTATION || DATA_KEYWORDS.contains(&key.as_str()) {
+            continue;
+        }
+        let len = pointer.len();
+        pointer.push('/');
+        pointer.push_str(&escape_pointer(key));
+        if key == "properties"
+            && let Value::Object(props) = value
+        {
+            for (name, sub) in props {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&escape_pointer(name));
+                match sub {
+                    Value::Object(sub) => {
+                        path.push(name.clone());
+                        let r = walk_static(sub, path, pointer, out, false);
+                        path.pop();
+                        r?;
+                    }
+                    other => walk_unreachable(other, pointer, false)?,
+                }
+                pointer.truncate(len);
+            }
+        } else {
+            walk_unreachable(value, pointer, SCHEMA_MAP_KEYWORDS.contains(&key.as_str()))?;
+        }
+        pointer.truncate(len);
+    }
+    Ok(())
+}
+
+/// Walks a value that is (or holds) schemas no longer statically reachable: any annotation
+/// in it makes the tool invalid. `is_map` says `value` maps names to schemas (so its keys are
+/// names, not keywords).
+fn walk_unreachable(value: &Value, pointer: &mut String, is_map: bool) -> Result<(), InvalidAnnotation> {
+    match value {
+        Value::Object(map) => {
+            if !is_map && map.contains_key(ANNOTATION) {
+                return Err(InvalidAnnotation::Unreachable { at: pointer.clone() });
+            }
+            for (key, sub) in map {
+                if !is_map && DATA_KEYWORDS.contains(&key.as_str()) {
+                    continue;
+                }
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&escape_pointer(key));
+                let sub_is_map = !is_map && SCHEMA_MAP_KEYWORDS.contains(&key.as_str());
+                walk_unreachable(sub, pointer, sub_is_map)?;
+                pointer.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            for (i, sub) in items.iter().enumerate() {
+                let len = pointer.len();
+                let _ = write!(pointer, "/{i}");
+                walk_unreachable(sub, pointer, false)?;
+                pointer.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn escape_pointer(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn annotation_name(v: &Value, at: &str) -> Result<String, InvalidAnnotation> {
+    let Value::String(name) = v else {
+        return Err(InvalidAnnotation::NotString { at: at.to_owned() });
+    };
+    let at = at.to_owned();
+    if name.is_empty() {
+        return Err(InvalidAnnotation::Empty { at });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(InvalidAnnotation::ControlCharacter { at, name: name.clone() });
+    }
+    if !name.bytes().all(is_tchar) {
+        return Err(InvalidAnnotation::NotToken { at, name: name.clone() });
+    }
+    Ok(name.clone())
+}
+
+/// The annotated schema must declare `type` `string`, `integer` or `boolean` (or a list of
+/// exactly one of them plus `"null"`: a null argument simply sends no header).
+fn check_type(node: &serde_json::Map<String, Value>, name: &str, at: &str) -> Result<(), InvalidAnnotation> {
+    const PRIMITIVE: &[&str] = &["string", "integer", "boolean"];
+    let ok = match node.get("type") {
+        Some(Value::String(t)) => PRIMITIVE.contains(&t.as_str()),
+        Some(Value::Array(ts)) => {
+            let non_null: Vec<&Value> = ts.iter().filter(|t| t.as_str() != Some("null")).collect();
+            non_null.len() == 1 && non_null[0].as_str().is_some_and(|t| PRIMITIVE.contains(&t))
+        }
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let ty = match node.get("type") {
+        None => "(none)".to_owned(),
+        Some(t) => t.to_string(),
+    };
+    Err(InvalidAnnotation::NotPrimitive {
+        at: at.to_owned(),
+        name: name.to_owned(),
+        ty,
+    })
+}
+
+/// The headers that `arguments` (a `tools/call`'s `params.arguments`) produce for `params`:
+/// one per parameter whose value is present and not null, encoded per the spec.
+pub fn extract(
+    params: &[HeaderParam],
+    arguments: Option<&RawJson>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, ExtractError> {
+    let mut out = Vec::with_capacity(params.len());
+    for p in params {
+        let Some(value) = arguments.and_then(|a| lookup(a, &p.path)) else {
+            continue;
+        };
+        let text = match classify(&value) {
+            Arg::Null => continue,
+            Arg::Str(s) => s,
+            Arg::Bool(b) => b.to_string(),
+            Arg::Int(i) => i.to_string(),
+            Arg::Compound => {
+                return Err(ExtractError::NotPrimitive {
+                    name: p.name.to_string(),
+                    path: dotted(&p.path),
+                });
+            }
+            Arg::Fraction => {
+                return Err(ExtractError::NotInteger {
+                    name: p.name.to_string(),
+                    path: dotted(&p.path),
+                });
+            }
+            Arg::OutOfRange => {
+                return Err(ExtractError::OutOfRange {
+                    name: p.name.to_string(),
+                    path: dotted(&p.path),
+                });
+            }
+        };
+        out.push((p.header.clone(), encode_value(&text)));
+    }
+    Ok(out)
+}
+
+/// Checks a request's headers against its `arguments` for `params` (spec: Server
+/// Validation). Headers that name no annotated parameter are not looked at.
+pub fn validate(params: &[HeaderParam], headers: &HeaderMap, arguments: Option<&RawJson>) -> Result<(), Mismatch> {
+    for p in params {
+        let shown = || format!("Mcp-Param-{}", p.name);
+        let mut values = headers.get_all(&p.header).iter();
+        let header = values.next();
+        if header.is_some() && values.next().is_some() {
+            return Err(Mismatch(format!("{} is sent more than once", shown())));
+        }
+        let body = arguments.and_then(|a| lookup(a, &p.path)).map(|v| classify(&v));
+        let body = match body {
+            None | Some(Arg::Null) => {
+                if header.is_some() {
+                    return Err(Mismatch(format!(
+                        "{} is sent but argument {} is absent or null",
+                        shown(),
+                        dotted(&p.path)
+                    )));
+                }
+                continue;
+            }
+            Some(b) => b,
+        };
+        let Some(header) = header else {
+            return Err(Mismatch(format!(
+                "required header {} is missing (argument {} is present)",
+                shown(),
+                dotted(&p.path)
+            )));
+        };
+        let Some(text) = decode_value(header.as_bytes()) else {
+            return Err(Mismatch(format!("{} has invalid characters or bad Base64", shown())));
+        };
+        let same = match &body {
+            Arg::Str(s) => *s == text,
+            Arg::Bool(b) => text == if *b { "true" } else { "false" },
+            Arg::Int(i) => integral(&text) == Some(Integral::Int(*i as i128)),
+            Arg::Compound => {
+                return Err(Mismatch(format!(
+                    "argument {} (header {}) is not a string, integer or boolean",
+                    dotted(&p.path),
+                    shown()
+                )));
+            }
+            Arg::Null | Arg::Fraction | Arg::OutOfRange => {
+                return Err(Mismatch(format!(
+                    "argument {} (header {}) is not an integer within ±(2^53-1)",
+                    dotted(&p.path),
+                    shown()
+                )));
+            }
+        };
+        if !same {
+            let body_text = match &body {
+                Arg::Str(s) => s.clone(),
+                Arg::Bool(b) => b.to_string(),
+                Arg::Int(i) => i.to_string(),
+                _ => String::new(),
+            };
+            return Err(Mismatch(format!(
+                "{} header value '{}' does not match body value '{}'",
+                shown(),
+                text.escape_debug(),
+                body_text.escape_debug()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The header value for `s`: as is when it is visible ASCII (spaces allowed inside), else
+/// the UTF-8 Base64-encoded inside `=?base64?…?=`; a plain value that looks like that sentinel
+/// is encoded too.
+pub fn encode_value(s: &str) -> HeaderValue {
+    let plain =
+        s.bytes().all(|b| (0x20..=0x7e).contains(&b)) && !s.starts_with(' ') && !s.ends_with(' ') && !is_sentinel(s);
+    if plain {
+        return HeaderValue::from_str(s).expect("visible ASCII is a valid header value");
+    }
+    let mut out = String::with_capacity(BASE64_PREFIX.len() + s.len().div_ceil(3) * 4 + BASE64_SUFFIX.len());
+    out.push_str(BASE64_PREFIX);
+    base64::engine::general_purpose::STANDARD.encode_string(s.as_bytes(), &mut out);
+    out.push_str(BASE64_SUFFIX);
+    HeaderValue::from_str(&out).expect("Base64 is a valid header value")
+}
+
+/// Does `s` look like the sentinel (starts with `=?base64?`, ends with `?=`)? Such a plain
+/// value must be encoded to stay unambiguous.
+fn is_sentinel(s: &str) -> bool {
+    s.starts_with(BASE64_PREFIX) && s.ends_with(BASE64_SUFFIX)
+}
+
+/// The value of an `Mcp-Name` or `Mcp-Param-*` header: plain visible ASCII (with spaces and
+/// tabs) as is, or the UTF-8 inside the `=?base64?…?=` sentinel. `None` for a value that is
+/// neither (invalid characters, bad Base64, not UTF-8).
+pub fn decode_value(v: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(v).ok()?;
+    if s.len() >= BASE64_PREFIX.len() + BASE64_SUFFIX.len() && is_sentinel(s) {
+        let inner = &s[BASE64_PREFIX.len()..s.len() - BASE64_SUFFIX.len()];
+        let bytes = base64::engine::general_purpose::STANDARD.decode(inner).ok()?;
+        return String::from_utf8(bytes).ok();
+    }
+    s.bytes()
+        .all(|b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b))
+        .then(|| s.to_owned())
+}
+
+/// An argument's value, as far as headers care.
+#[derive(Debug)]
+enum Arg {
+    Null,
+    Str(String),
+    Bool(bool),
+    Int(i64),
+    Fraction,
+    OutOfRange,
+    Compound,
+}
+
+fn classify(v: &RawJson) -> Arg {
+    let b = v.as_bytes();
+    match b.first() {
+        Some(b'"') => v.as_json_str().map_or(Arg::Compound, |s| Arg::Str(s.to_string())),
+        Some(b't') => Arg::Bool(true),
+        Some(b'f') => Arg::Bool(false),
+        Some(b'n') => Arg::Null,
+        Some(b'{' | b'[') | None => Arg::Compound,
+        Some(_) => match std::str::from_utf8(b).ok().and_then(integral) {
+            Some(Integral::Int(i)) if i.unsigned_abs() <= MAX_SAFE_INTEGER as u128 => Arg::Int(i as i64),
+            Some(Integral::Int(_) | Integral::Huge) => Arg::OutOfRange,
+            None => Arg::Fraction,
+        },
+    }
+}
+
+/// A decimal number known to be integral.
+#[derive(Debug, PartialEq, Eq)]
+enum Integral {
+    Int(i128),
+    /// Integral but with more than 38 digits: outside any range this module accepts.
+    Huge,
+}
+
+/// Reads a JSON-style decimal number (`42`, `-7`, `42.0`, `4.2e1`, `420E-1`) exactly; `None`
+/// unless it is well-formed and integral. No floating point: `42.0000000000000001` is not 42.
+fn integral(s: &str) -> Option<Integral> {
+    let (neg, rest) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if mantissa.contains('.') && frac.is_empty() {
+        return None;
+    }
+    let digits: String = format!("{int}{frac}");
+    let digits = digits.trim_start_matches('0');
+    let mut exp = exp.checked_sub(frac.len() as i64)?;
+    let trimmed = digits.trim_end_matches('0');
+    exp = exp.checked_add((digits.len() - trimmed.len()) as i64)?;
+    if trimmed.is_empty() {
+        return Some(Integral::Int(0));
+    }
+    if exp < 0 {
+        return None;
+    }
+    if trimmed.len() as i64 + exp > 38 {
+        return Some(Integral::Huge);
+    }
+    let mut v: i128 = trimmed.parse().ok()?;
+    for _ in 0..exp {
+        v *= 10;
+    }
+    Some(Integral::Int(if neg { -v } else { v }))
+}
+
+fn lookup(arguments: &RawJson, path: &[Box<str>]) -> Option<RawJson> {
+    let mut cur = arguments.clone();
+    for key in path {
+        if !cur.is_object() {
+            return None;
+        }
+        cur = crate::raw::member(&cur, key)?;
+    }
+    Some(cur)
+}
+
+fn dotted(path: &[Box<str>]) -> String {
+    path.join(".")
+}
+
+#[cfg(test)]
+mod tests;
