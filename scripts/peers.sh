@@ -15,6 +15,9 @@
 #                  which needs Node 22; run it as `.peers/node22/bin/conformance`
 #   .peers/node22-conformance-next  the conformance prerelease line (2026-07-28 requirement set),
 #                  run with the Node 22 above as `.peers/node22-conformance-next/bin/conformance`
+#   .peers/node22-sdk2  the TypeScript SDK v2 (@modelcontextprotocol/client, server, core), a
+#                  2026-07-28 client and server for tests/e2e/generations.sh; run its scripts with
+#                  `.peers/node22-sdk2/bin/node` (the Node 22 above)
 #
 # Separate group, installed only when asked for (tests/e2e/prometheus.sh asks):
 #   scripts/peers.sh prometheus   the Debian package `prometheus` (prometheus + promtool),
@@ -50,6 +53,14 @@ NODE22_PKGS=(
 # The prerelease line of the conformance suite, for the 2026-07-28 requirement set; kept apart
 # from the 0.1.x install so the session-based suite stays on its pinned release.
 CONFORMANCE_NEXT="@modelcontextprotocol/conformance@0.2.0-alpha.12"
+
+# The TypeScript SDK's v2 line (needs Node 22): its own folder, so the versions the inspector
+# pulls into .peers/node22 do not decide which SDK the 2026-07-28 tests run.
+SDK2_PKGS=(
+  "@modelcontextprotocol/client@2.4.0"
+  "@modelcontextprotocol/server@2.4.0"
+  "@modelcontextprotocol/core@2.4.0"
+)
 
 log() { printf '[peers] %s\n' "$*"; }
 
@@ -162,6 +173,26 @@ LAUNCH
   chmod +x "$PEERS/node22-conformance-next/bin/conformance"
   stamp_write node22-conformance-next "$CONFORMANCE_NEXT"
 fi
+
+# ---- the TypeScript SDK v2 (runs on the Node 22 above) -------------------------------------------
+sdk2_spec="${SDK2_PKGS[*]}"
+if stamp_ok node22-sdk2 "$sdk2_spec" && [ -d "$PEERS/node22-sdk2/node_modules/@modelcontextprotocol/client" ]; then
+  log "node22-sdk2 up to date: ${SDK2_PKGS[*]}"
+else
+  log "installing npm folder $PEERS/node22-sdk2: ${SDK2_PKGS[*]}"
+  rm -f "$PEERS/.stamp-node22-sdk2"
+  npm_folder "$PEERS/node22-sdk2" "${SDK2_PKGS[@]}"
+  stamp_write node22-sdk2 "$sdk2_spec"
+fi
+# The Node 22 above, whatever node is first on PATH (the test scripts import the SDK from this
+# folder by path: ES modules do not look at NODE_PATH).
+mkdir -p "$PEERS/node22-sdk2/bin"
+cat >"$PEERS/node22-sdk2/bin/node" <<'LAUNCH'
+#!/usr/bin/env bash
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+exec "$here/../node22/node_modules/.bin/node" "$@"
+LAUNCH
+chmod +x "$PEERS/node22-sdk2/bin/node"
 
 log "ready: $("$PEERS/venv/bin/python" -c 'import importlib.metadata as m; print("mcp", m.version("mcp"))'), \
 node $(node --version), node22 $("$PEERS/node22/node_modules/.bin/node" --version)"

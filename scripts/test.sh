@@ -27,6 +27,11 @@
 #    session-based fixture (stateless clients bridged to a session-based server), against a
 #    baseline of known failures (tests/conformance/baseline-2026-07-28.yml, explained in
 #    docs/protocol.md).
+# 12. Both generations behind one gateway with real SDK peers on each side (tests/e2e/generations.sh):
+#    Python SDK 2.x and TypeScript SDK v2 servers (2026-07-28) beside server-everything,
+#    markitdown-mcp and the example server (session-based); Python and TypeScript 2026-07-28
+#    clients and a Python session-based client call tools of every target and answer their
+#    input requests. Known gaps print as XFAIL and are counted in neither total.
 # The last line is the total `N passed, M failed`; exit non-zero on any failure.
 # Time on 2 cores: ~20-25 min from a cold cargo cache, ~10 min warm; first peer install ~2 min.
 # Set TEST_SKIP_PEERS=1 to run only the Rust parts (no registry access needed beyond crates.io).
@@ -99,6 +104,8 @@ if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
   suite "Python SDK as a 2026-07-28 client through mcpgate" stateless last tests/e2e/stateless.sh
   suite "MCP conformance suite, 2026-07-28 requirement set, through mcpgate (bridging)" conformance-2026 total \
     tests/conformance/run.sh gateway-2026
+  suite "both MCP generations behind one mcpgate (Python SDK 2.x, TypeScript SDK v2, session-based peers)" \
+    generations last tests/e2e/generations.sh
 fi
 
 echo

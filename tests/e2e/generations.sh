@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# generations.sh — both MCP generations behind ONE mcpgate, with real SDK peers on each side.
+#
+#   tests/e2e/generations.sh
+#
+# Servers (127.0.0.1, ports chosen now), one target each:
+#   py     Python SDK `mcp==2.3.0` MCPServer over Streamable HTTP (2026-07-28 and session-based
+#          on the same endpoint; its tools ask for input with Resolve/Elicit/Sample)
+#          (tests/e2e/generations/py_server.py)
+#   ts     TypeScript SDK v2 `@modelcontextprotocol/server@2.4.0` over Streamable HTTP
+#          (`createMcpHandler`; its ask_color tool returns `inputRequired(...)`)
+#   tsio   the same TypeScript server over stdio (`serveStdio`)
+#          (tests/e2e/generations/ts_server.mjs)
+#   ev     server-everything 2026.8.31 over Streamable HTTP (session-based)
+#   md     markitdown-mcp 0.0.1a8 over stdio (session-based)
+#   ex     mcpgate's example server over stdio (session-based)
+# Clients through the gateway (each prints one `ok`/`FAIL`/`XFAIL` line per check):
+#   py-2026   Python SDK `Client(mode="auto")`, must negotiate 2026-07-28 (generations/py_client.py)
+#   py-2025   Python SDK `ClientSession` at 2025-11-25 (generations/py_client.py --legacy)
+#   ts-2026   TypeScript SDK v2 `Client` with versionNegotiation auto (generations/ts_client.mjs)
+# and the era mcpgate chose for each target, where it reports one (generations/eras.py).
+#
+# XFAIL lines are checks that fail because of a known gap in mcpgate (the reason is printed and
+# listed in docs/protocol.md); they are counted apart and do not fail the run. An XFAIL check
+# that starts passing is reported as `XPASS` and fails the run, so the list is kept honest.
+# The last line is `N passed, M failed` (expected failures not included in either).
+# Time: ~20 s warm.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib/common.sh
+. "$HERE/lib/common.sh"
+LOG_TAG="e2e generations"
+OUT="$HERE/.out/generations"
+DONE=0
+on_exit() { stop_all; if [ "$DONE" = 0 ]; then echo "0 passed, 1 failed"; fi; }
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+"$ROOT/scripts/peers.sh" >/dev/null
+rm -rf "$OUT" && mkdir -p "$OUT"
+BIN="$(gateway_bin)"
+PY="$PEERS/venv/bin/python"
+NODE22="$PEERS/node22-sdk2/bin/node"
+EVERYTHING_JS="$PEERS/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+
+PY_PORT="$(free_port)"
+start_bg "$OUT/py-server.log" "$PY" "$HERE/generations/py_server.py" --port "$PY_PORT"
+wait_tcp "$PY_PORT" "$LAST_PID" "$OUT/py-server.log"
+TS_PORT="$(free_port)"
+start_bg "$OUT/ts-server.log" "$NODE22" "$HERE/generations/ts_server.mjs" --http "$TS_PORT" --name ts
+wait_tcp "$TS_PORT" "$LAST_PID" "$OUT/ts-server.log"
+EV_PORT="$(free_port)"
+start_bg "$OUT/everything-http.log" env PORT="$EV_PORT" node --require "$HERE/lib/loopback.cjs" "$EVERYTHING_JS" streamableHttp
+wait_tcp "$EV_PORT" "$LAST_PID" "$OUT/everything-http.log"
+log "python server :$PY_PORT, typescript server :$TS_PORT, server-everything :$EV_PORT"
+
+GW_PORT="$(free_port)"
+cat >"$OUT/gateway.yaml" <<YAML
+listen: { address: "127.0.0.1:$GW_PORT" }
+targets:
+  - name: py
+    streamable_http: { url: "http://127.0.0.1:$PY_PORT/mcp" }
+  - name: ts
+    streamable_http: { url: "http://127.0.0.1:$TS_PORT/mcp" }
+  - name: tsio
+    stdio: { command: "$NODE22", args: ["$HERE/generations/ts_server.mjs", --stdio, --name, tsio] }
+  - name: ev
+    streamable_http: { url: "http://127.0.0.1:$EV_PORT/mcp" }
+  - name: md
+    stdio: { command: "$PEERS/venv/bin/markitdown-mcp" }
+  - name: ex
+    stdio: { command: "\${MCPGATE_EXE}", args: [example-server, --name, ex] }
+YAML
+start_bg "$OUT/gateway.log" "$BIN" run -c "$OUT/gateway.yaml"
+wait_mcp "http://127.0.0.1:$GW_PORT/mcp" "$LAST_PID" "$OUT/gateway.log" 60
+URL="http://127.0.0.1:$GW_PORT/mcp"
+log "mcpgate on :$GW_PORT (config $OUT/gateway.yaml)"
+
+# wait_targets: until /readyz says all six targets are up (markitdown's stdio start takes seconds).
+wait_targets() {
+  local i
+  for i in $(seq 300); do
+    if curl -sf "http://127.0.0.1:$GW_PORT/readyz" | "$PY" -c '
+import json, sys
+targets = json.load(sys.stdin).get("targets", [])
+sys.exit(0 if len(targets) == 6 and all(t.get("state") == "up" for t in targets) else 1)
+' 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  log "not every target came up after 60 s; /readyz:"; curl -s "http://127.0.0.1:$GW_PORT/readyz" >&2 || true
+}
+wait_targets
+
+rc=0
+run_client() {
+  local name=$1; shift
+  echo "-- $name"
+  local out="$OUT/client-$name.log"
+  timeout 120 "$@" >"$out" 2>&1 || rc=1
+  grep -E '^(ok  |FAIL|XFAIL|XPASS)' "$out" | sed 's/^/  /' || true
+  if ! grep -qE '^[0-9]+ passed, [0-9]+ failed$' "$out"; then
+    echo "  FAIL $name did not finish; its log:"; tail -n 20 "$out" | sed 's/^/    /'
+    echo "FAIL $name did not finish" >>"$out"
+  fi
+}
+run_client py-2026 "$PY" "$HERE/generations/py_client.py" "$URL"
+run_client py-2025 "$PY" "$HERE/generations/py_client.py" --legacy "$URL"
+run_client ts-2026 "$NODE22" "$HERE/generations/ts_client.mjs" "$URL"
+run_client eras "$PY" "$HERE/generations/eras.py" "http://127.0.0.1:$GW_PORT"
+
+stop_all
+passed=$(cat "$OUT"/client-*.log | grep -cE '^ok  ' || true)
+failed=$(cat "$OUT"/client-*.log | grep -cE '^(FAIL|XPASS)' || true)
+xfail=$(cat "$OUT"/client-*.log | grep -cE '^XFAIL' || true)
+echo "expected failures (known gaps, not counted): $xfail"
+DONE=1
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$rc" = 0 ]
