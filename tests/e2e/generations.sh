@@ -7,6 +7,8 @@
 #   py     Python SDK `mcp==2.3.0` MCPServer over Streamable HTTP (2026-07-28 and session-based
 #          on the same endpoint; its tools ask for input with Resolve/Elicit/Sample)
 #          (tests/e2e/generations/py_server.py)
+#   pyst   the same Python server with --stateless (`stateless_http=True`: no sessions on the
+#          session-based side either)
 #   ts     TypeScript SDK v2 `@modelcontextprotocol/server@2.4.0` over Streamable HTTP
 #          (`createMcpHandler`; its ask_color tool returns `inputRequired(...)`)
 #   tsio   the same TypeScript server over stdio (`serveStdio`)
@@ -18,13 +20,15 @@
 #   py-2026   Python SDK `Client(mode="auto")`, must negotiate 2026-07-28 (generations/py_client.py)
 #   py-2025   Python SDK `ClientSession` at 2025-11-25 (generations/py_client.py --legacy)
 #   ts-2026   TypeScript SDK v2 `Client` with versionNegotiation auto (generations/ts_client.mjs)
+#   ts-2025   TypeScript SDK v1 `Client` (session-based), the input-asking tools of the 2026-07-28
+#             servers (generations/ts1_client.mjs)
 # and the era mcpgate chose for each target, where it reports one (generations/eras.py).
 #
 # XFAIL lines are checks that fail because of a known gap in mcpgate (the reason is printed and
 # listed in docs/protocol.md); they are counted apart and do not fail the run. An XFAIL check
 # that starts passing is reported as `XPASS` and fails the run, so the list is kept honest.
 # The last line is `N passed, M failed` (expected failures not included in either).
-# Time: ~20 s warm.
+# Time: ~40 s warm (markitdown-mcp's start dominates).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib/common.sh
@@ -46,13 +50,16 @@ EVERYTHING_JS="$PEERS/node/node_modules/@modelcontextprotocol/server-everything/
 PY_PORT="$(free_port)"
 start_bg "$OUT/py-server.log" "$PY" "$HERE/generations/py_server.py" --port "$PY_PORT"
 wait_tcp "$PY_PORT" "$LAST_PID" "$OUT/py-server.log"
+PYST_PORT="$(free_port)"
+start_bg "$OUT/pyst-server.log" "$PY" "$HERE/generations/py_server.py" --port "$PYST_PORT" --stateless
+wait_tcp "$PYST_PORT" "$LAST_PID" "$OUT/pyst-server.log"
 TS_PORT="$(free_port)"
 start_bg "$OUT/ts-server.log" "$NODE22" "$HERE/generations/ts_server.mjs" --http "$TS_PORT" --name ts
 wait_tcp "$TS_PORT" "$LAST_PID" "$OUT/ts-server.log"
 EV_PORT="$(free_port)"
 start_bg "$OUT/everything-http.log" env PORT="$EV_PORT" node --require "$HERE/lib/loopback.cjs" "$EVERYTHING_JS" streamableHttp
 wait_tcp "$EV_PORT" "$LAST_PID" "$OUT/everything-http.log"
-log "python server :$PY_PORT, typescript server :$TS_PORT, server-everything :$EV_PORT"
+log "python servers :$PY_PORT :$PYST_PORT, typescript server :$TS_PORT, server-everything :$EV_PORT"
 
 GW_PORT="$(free_port)"
 cat >"$OUT/gateway.yaml" <<YAML
@@ -60,6 +67,8 @@ listen: { address: "127.0.0.1:$GW_PORT" }
 targets:
   - name: py
     streamable_http: { url: "http://127.0.0.1:$PY_PORT/mcp" }
+  - name: pyst
+    streamable_http: { url: "http://127.0.0.1:$PYST_PORT/mcp" }
   - name: ts
     streamable_http: { url: "http://127.0.0.1:$TS_PORT/mcp" }
   - name: tsio
@@ -76,14 +85,14 @@ wait_mcp "http://127.0.0.1:$GW_PORT/mcp" "$LAST_PID" "$OUT/gateway.log" 60
 URL="http://127.0.0.1:$GW_PORT/mcp"
 log "mcpgate on :$GW_PORT (config $OUT/gateway.yaml)"
 
-# wait_targets: until /readyz says all six targets are up (markitdown's stdio start takes seconds).
+# wait_targets: until /readyz says all seven targets are up (markitdown's stdio start takes seconds).
 wait_targets() {
   local i
   for i in $(seq 300); do
     if curl -sf "http://127.0.0.1:$GW_PORT/readyz" | "$PY" -c '
 import json, sys
 targets = json.load(sys.stdin).get("targets", [])
-sys.exit(0 if len(targets) == 6 and all(t.get("state") == "up" for t in targets) else 1)
+sys.exit(0 if len(targets) == 7 and all(t.get("state") == "up" for t in targets) else 1)
 ' 2>/dev/null; then return 0; fi
     sleep 0.2
   done
@@ -106,6 +115,7 @@ run_client() {
 run_client py-2026 "$PY" "$HERE/generations/py_client.py" "$URL"
 run_client py-2025 "$PY" "$HERE/generations/py_client.py" --legacy "$URL"
 run_client ts-2026 "$NODE22" "$HERE/generations/ts_client.mjs" "$URL"
+run_client ts-2025 node "$HERE/generations/ts1_client.mjs" "$URL"
 run_client eras "$PY" "$HERE/generations/eras.py" "http://127.0.0.1:$GW_PORT"
 
 stop_all

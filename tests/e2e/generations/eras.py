@@ -1,7 +1,7 @@
 """Which protocol generation mcpgate speaks to each target of tests/e2e/generations.sh.
 
 Reads the gateway's `/readyz` (per target: `protocol_version`, and `era` where the gateway
-reports one). The 2026-07-28 servers (py, ts, tsio: the Python and TypeScript SDKs, which answer
+reports one). The 2026-07-28 servers (py, pyst, ts, tsio: the Python and TypeScript SDKs, which answer
 `server/discover`) should be spoken to natively in 2026-07-28; the session-based ones (ev, md,
 ex) with `initialize` at a session-based version. Same output contract as py_client.py:
 `ok`/`FAIL`/`XFAIL`/`XPASS` lines, then `N passed, M failed`.
@@ -16,7 +16,7 @@ import sys
 import urllib.request
 
 SESSION_BASED = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"}
-MODERN_TARGETS = ("py", "ts", "tsio")
+MODERN_TARGETS = ("py", "pyst", "ts", "tsio")
 SESSION_TARGETS = ("ev", "md", "ex")
 GAP = (
     "upstream era discovery (server/discover first, then initialize) is not in mcpgate yet: "

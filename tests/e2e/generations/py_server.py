@@ -16,7 +16,12 @@ Its tools ask for input the SDK's dual-era way (`Resolve` + `Elicit`/`Sample`): 
   log_progress(n)  n progress notifications and one info log, then -> "py logged <n>"
   add_tool(name)   registers a tool and announces tools/list_changed (both generations)
 
-usage: python py_server.py --port PORT
+With --stateless the session-based side is served statelessly too (`stateless_http=True`: no
+`Mcp-Session-Id`, a fresh context per request), the SDK's mode for horizontally scaled
+deployments. A session-based caller then has no channel for the tools' questions (the SDK
+answers "no back-channel for server-initiated requests"); a 2026-07-28 caller does not need one.
+
+usage: python py_server.py --port PORT [--stateless]
 """
 
 from __future__ import annotations
@@ -91,8 +96,9 @@ async def add_tool_tool(name: str, ctx: Context) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
+    parser.add_argument("--stateless", action="store_true", help="serve session-based requests statelessly too")
     args = parser.parse_args()
-    app = mcp.streamable_http_app(host="127.0.0.1")
+    app = mcp.streamable_http_app(host="127.0.0.1", stateless_http=args.stateless)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
