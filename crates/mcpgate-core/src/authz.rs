@@ -144,6 +144,7 @@ impl Merged {
             also: Default::default(),
             full_result,
             runtime: 0,
+            xheaders: Default::default(),
         }
     }
 }

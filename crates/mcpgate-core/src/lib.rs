@@ -22,6 +22,7 @@ pub mod target;
 pub mod trace;
 pub mod traffic;
 mod upstream;
+mod xheader;
 
 pub use error::GatewayError;
 pub use gateway::{Gateway, TargetStatus};

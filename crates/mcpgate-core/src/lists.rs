@@ -8,6 +8,7 @@ use std::sync::Arc;
 use base64::Engine;
 use bytes::{BufMut, BytesMut};
 use mcpgate_proto::RawJson;
+use mcpgate_proto::xheader::HeaderParam;
 
 use crate::naming;
 use crate::target::{ListKind, TargetRt};
@@ -39,6 +40,10 @@ pub(crate) struct Merged {
     /// [`crate::gateway::Runtime::generation`] of the runtime whose targets `owners` index
     /// (0 until the gateway sets it).
     pub runtime: u64,
+    /// Tools only: exposed name → its `x-mcp-header` parameters, for the tools that have any
+    /// (read once here, so a stateless `tools/call` checks its `Mcp-Param-*` headers with
+    /// one lookup; tools whose annotations are invalid are not in the list at all).
+    pub xheaders: HashMap<Arc<str>, Arc<[HeaderParam]>>,
 }
 
 /// Builds a merged list from each target's items (`None` for targets left out).
@@ -55,6 +60,7 @@ pub(crate) fn merge(
     let mut templates = Vec::new();
     let mut also: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
     let mut collisions: HashMap<(usize, usize), (usize, String)> = HashMap::new();
+    let mut xheaders: HashMap<Arc<str>, Arc<[HeaderParam]>> = HashMap::new();
     let key_field = match kind {
         ListKind::Tools | ListKind::Prompts => "name",
         ListKind::Resources => "uri",
@@ -75,6 +81,19 @@ pub(crate) fn merge(
             if kind == ListKind::Tools && !t.cfg.tools.permits(key) {
                 continue;
             }
+            // x-mcp-header (2026-07-28): HTTP clients must reject a tool whose annotations
+            // break the spec's constraints, so the gateway never lists it (nor routes it).
+            let header_params = if kind == ListKind::Tools {
+                match mcpgate_proto::xheader::tool_header_params(item) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(target = %t.name(), tool = key, reason = %e, "Left out a tool whose x-mcp-header annotations are invalid.");
+                        continue;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
             let exposed = match kind {
                 ListKind::Tools | ListKind::Prompts => naming::expose(t.name(), sep, key, prefix),
                 _ => key.to_owned(),
@@ -104,7 +123,11 @@ pub(crate) fn merge(
                 name: Arc::from(key),
             };
             owners.push(owner.clone());
-            index.insert(Arc::from(exposed), owner);
+            let exposed: Arc<str> = Arc::from(exposed);
+            if !header_params.is_empty() {
+                xheaders.insert(exposed.clone(), Arc::from(header_params));
+            }
+            index.insert(exposed, owner);
             items.push(out);
         }
     }
@@ -127,6 +150,7 @@ pub(crate) fn merge(
         also,
         full_result,
         runtime: 0,
+        xheaders,
     }
 }
 

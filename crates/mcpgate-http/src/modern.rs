@@ -131,6 +131,32 @@ fn check_headers(headers: &HeaderMap, msg: &Message) -> Result<(), Reply> {
     Ok(())
 }
 
+/// The `Mcp-Param-*` checks of a `tools/call` (spec: Custom Headers from Tool Parameters):
+/// the headers of the tool's `x-mcp-header` parameters must agree with its arguments. Tools
+/// without annotations (nearly all) cost one lookup; headers that name no annotated
+/// parameter are ignored.
+async fn check_param_headers(
+    state: &AppState,
+    identity: Option<&mcpgate_auth::Identity>,
+    headers: &HeaderMap,
+    msg: &Message,
+) -> Result<(), Reply> {
+    let Some(params) = msg.params.as_ref() else {
+        return Ok(());
+    };
+    let Some(name) = str_member(params, "name") else {
+        return Ok(());
+    };
+    let Some(xparams) = state.gw.tool_header_params(&name, identity).await else {
+        return Ok(());
+    };
+    let args = member(params, "arguments");
+    mcpgate_proto::xheader::validate(&xparams, headers, args.as_ref()).map_err(|e| {
+        let id = msg.id.clone().unwrap_or(RawJson::from_static("null"));
+        mismatch(&id, e.to_string())
+    })
+}
+
 fn status(s: Status) -> StatusCode {
     match s {
         Status::Ok => StatusCode::OK,
@@ -237,6 +263,11 @@ pub(crate) async fn post(
     };
     if modern::Method::of(msg.method()).is_none() {
         return json_reply(modern::method_not_found(id, msg.method()));
+    }
+    if msg.method() == "tools/call"
+        && let Err(r) = check_param_headers(&state, identity.as_deref(), &headers, &msg).await
+    {
+        return json_reply(r);
     }
     if msg.method() == "subscriptions/listen" {
         return match state.gw.modern_listen(msg, meta, identity).await {

@@ -565,20 +565,9 @@ mod tests {
 
 /// The value of an `Mcp-Name` or `Mcp-Param-*` header: plain visible ASCII as is, or the
 /// UTF-8 inside the `=?base64?…?=` sentinel. `None` for a value that is neither (invalid
-/// characters, bad Base64, not UTF-8).
+/// characters, bad Base64, not UTF-8). The decoder lives in [`mcpgate_proto::xheader`].
 pub fn decode_header_value(v: &[u8]) -> Option<String> {
-    use base64::Engine;
-    let s = std::str::from_utf8(v).ok()?;
-    if let Some(inner) = s
-        .strip_prefix(wire::header::BASE64_PREFIX)
-        .and_then(|r| r.strip_suffix(wire::header::BASE64_SUFFIX))
-    {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(inner).ok()?;
-        return String::from_utf8(bytes).ok();
-    }
-    s.bytes()
-        .all(|b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b))
-        .then(|| s.to_owned())
+    mcpgate_proto::xheader::decode_value(v)
 }
 
 #[cfg(test)]
