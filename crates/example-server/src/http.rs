@@ -34,7 +34,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use crate::http_modern;
 use crate::jsonrpc::{self, Kind, Method, Msg, PARSE_ERROR, RpcError};
+use crate::options::Era;
 use crate::server::{self, Ctx, Shared};
 use crate::session::{Session, Transport, UNRELATED_CAPACITY, Version};
 use crate::stdio::join_array;
@@ -110,6 +112,15 @@ async fn route(shared: Arc<Shared>, req: Req, abort: CancellationToken) -> Respo
         return error_response(StatusCode::FORBIDDEN, "Forbidden: Origin not allowed");
     }
     let path = req.uri().path();
+    if shared.opts.era == Era::Modern {
+        // 2026-07-28 only: POST /mcp; GET and DELETE are 405 (no stream, no session), and
+        // the 2024-11-05 endpoints do not exist.
+        return match (req.method(), path) {
+            (&HttpMethod::POST, MCP_PATH) => post_mcp(&shared, req, &abort).await,
+            (_, MCP_PATH) => method_not_allowed("POST"),
+            _ => error_response(StatusCode::NOT_FOUND, "Not Found"),
+        };
+    }
     match (req.method(), path) {
         (&HttpMethod::POST, MCP_PATH) => post_mcp(&shared, req, &abort).await,
         (&HttpMethod::GET, MCP_PATH) => get_mcp(&shared, &req),
@@ -141,17 +152,17 @@ fn origin_allowed(headers: &HeaderMap) -> bool {
 }
 
 /// Waits forever after asking the connection task to drop the connection (crash fault).
-async fn crash(abort: &CancellationToken) -> Response<Body> {
+pub(crate) async fn crash(abort: &CancellationToken) -> Response<Body> {
     tracing::warn!("Crash fault: dropping the connection.");
     abort.cancel();
     std::future::pending().await
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn accepts(headers: &HeaderMap, mime: &str) -> bool {
+pub(crate) fn accepts(headers: &HeaderMap, mime: &str) -> bool {
     match header_str(headers, header::ACCEPT.as_str()) {
         None => true,
         Some(a) => a.split(',').any(|part| {
@@ -161,7 +172,7 @@ fn accepts(headers: &HeaderMap, mime: &str) -> bool {
     }
 }
 
-async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, Response<Body>> {
+pub(crate) async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, Response<Body>> {
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
@@ -171,7 +182,7 @@ async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, Response<Body>>
     }
 }
 
-fn parse_error_response() -> Response<Body> {
+pub(crate) fn parse_error_response() -> Response<Body> {
     let body = jsonrpc::error(None, &RpcError::new(PARSE_ERROR, "Parse error"));
     json_response(StatusCode::BAD_REQUEST, body)
 }
@@ -193,6 +204,24 @@ async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> 
             "Unsupported Media Type: use application/json",
         );
     }
+    let session_id = header_str(headers, SESSION_HEADER);
+    let era = shared.opts.era;
+    if era.modern() || shared.opts.echo_meta {
+        shared.record_headers(mcp_headers(headers));
+    }
+    // 2026-07-28: every POST of a modern-only server; for a dual-era one, a POST without a
+    // session whose version header or `_meta` is modern (decided once the body is parsed).
+    let modern_candidate = era == Era::Modern || (era == Era::Dual && session_id.is_none());
+    if modern_candidate && (era == Era::Modern || http_modern::header_is_modern(headers)) {
+        let body = match read_body(body).await {
+            Ok(b) => b,
+            Err(resp) => return resp,
+        };
+        return match jsonrpc::parse(body) {
+            Ok((msgs, batch)) => http_modern::serve(shared, headers, msgs, batch, abort).await,
+            Err(_) => parse_error_response(),
+        };
+    }
     let header_version = match header_str(headers, VERSION_HEADER) {
         None => None,
         Some(v) => match Version::parse(v) {
@@ -202,7 +231,6 @@ async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> 
             }
         },
     };
-    let session_id = header_str(headers, SESSION_HEADER);
     if shared.opts.echo_meta
         && let Some(tp) = header_str(headers, "traceparent")
     {
@@ -220,6 +248,9 @@ async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> 
         Ok(p) => p,
         Err(_) => return parse_error_response(),
     };
+    if modern_candidate && http_modern::is_modern(headers, &msgs, batch) {
+        return http_modern::serve(shared, headers, msgs, batch, abort).await;
+    }
     let is_init = msgs.iter().any(|m| {
         matches!(
             m.kind,
@@ -293,6 +324,7 @@ async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> 
         session: session.clone(),
         out,
         version,
+        meta: None,
     };
 
     // Fast path: one request that is answered at once, as JSON.
@@ -366,6 +398,20 @@ async fn post_mcp(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) -> 
     };
     add_session_header(&mut resp, new_session.as_deref());
     resp
+}
+
+/// The `mcp-*` request headers (lower-case names), in order.
+fn mcp_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("mcp-"))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// A session created for an `initialize` that failed (bad params) is removed again, and no
@@ -503,6 +549,7 @@ async fn legacy_post(shared: &Arc<Shared>, req: Req, abort: &CancellationToken) 
                     session: session.clone(),
                     out: out.clone(),
                     version: session.version().unwrap_or(Version::V2024_11_05),
+                    meta: None,
                 };
                 let guard = session.track(m.id().unwrap_or("null"));
                 tokio::spawn(server::run_tracked(ctx, m, guard));
@@ -523,7 +570,7 @@ pub fn sse_event(data: &[u8]) -> Bytes {
     Bytes::from(v)
 }
 
-fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut resp = Response::new(Body::full(body));
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -531,14 +578,14 @@ fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
     resp
 }
 
-fn status_response(status: StatusCode) -> Response<Body> {
+pub(crate) fn status_response(status: StatusCode) -> Response<Body> {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = status;
     resp
 }
 
 /// An HTTP error whose body is a JSON-RPC error without id, as the transport section allows.
-fn error_response(status: StatusCode, message: &'static str) -> Response<Body> {
+pub(crate) fn error_response(status: StatusCode, message: &'static str) -> Response<Body> {
     let code = match status {
         StatusCode::NOT_FOUND => -32001,
         _ => -32000,
@@ -546,14 +593,14 @@ fn error_response(status: StatusCode, message: &'static str) -> Response<Body> {
     json_response(status, jsonrpc::error(None, &RpcError::new(code, message)))
 }
 
-fn method_not_allowed(allow: &'static str) -> Response<Body> {
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Body> {
     let mut resp = error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     resp.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
     resp
 }
 
-fn sse_response(body: SseBody) -> Response<Body> {
+pub(crate) fn sse_response(body: SseBody) -> Response<Body> {
     let mut resp = Response::new(Body::Sse(body));
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -562,7 +609,7 @@ fn sse_response(body: SseBody) -> Response<Body> {
 }
 
 /// Called with the stream's receiver when an SSE body is dropped (client gone or stream done).
-type OnClose = Box<dyn FnOnce(Option<mpsc::Receiver<Msg>>) + Send + Sync>;
+pub(crate) type OnClose = Box<dyn FnOnce(Option<mpsc::Receiver<Msg>>) + Send + Sync>;
 
 /// A response body: a single buffer, or an SSE stream fed by a channel.
 pub enum Body {
@@ -573,7 +620,7 @@ pub enum Body {
 }
 
 impl Body {
-    fn full(b: Bytes) -> Body {
+    pub(crate) fn full(b: Bytes) -> Body {
         Body::Full(Some(b))
     }
 
@@ -600,7 +647,7 @@ impl SseBody {
         self
     }
 
-    fn new(
+    pub(crate) fn new(
         head: VecDeque<Bytes>,
         rx: mpsc::Receiver<Msg>,
         remaining: Option<usize>,

@@ -45,6 +45,10 @@ pub enum Method {
     Cancelled,
     Progress,
     RootsListChanged,
+    /// 2026-07-28: `server/discover`.
+    ServerDiscover,
+    /// 2026-07-28: `subscriptions/listen`.
+    SubscriptionsListen,
     /// Anything else (answered with -32601 when it is a request, ignored as a notification).
     Other,
 }
@@ -73,6 +77,8 @@ impl Method {
         Method::Cancelled,
         Method::Progress,
         Method::RootsListChanged,
+        Method::ServerDiscover,
+        Method::SubscriptionsListen,
         Method::Other,
     ];
 
@@ -96,6 +102,8 @@ impl Method {
             "notifications/cancelled" => Method::Cancelled,
             "notifications/progress" => Method::Progress,
             "notifications/roots/list_changed" => Method::RootsListChanged,
+            "server/discover" => Method::ServerDiscover,
+            "subscriptions/listen" => Method::SubscriptionsListen,
             _ => Method::Other,
         }
     }
@@ -120,6 +128,8 @@ impl Method {
             Method::Cancelled => "notifications/cancelled",
             Method::Progress => "notifications/progress",
             Method::RootsListChanged => "notifications/roots/list_changed",
+            Method::ServerDiscover => "server/discover",
+            Method::SubscriptionsListen => "subscriptions/listen",
             Method::Other => "other",
         }
     }

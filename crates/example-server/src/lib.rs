@@ -26,8 +26,12 @@
 mod clock;
 mod content;
 mod http;
+mod http_modern;
 mod jsonrpc;
+mod listen;
 mod markdown;
+mod modern;
+mod mrtr;
 mod options;
 mod server;
 mod session;
@@ -45,7 +49,8 @@ use tokio::task::JoinHandle;
 pub use content::{COUNTER_URI, LOGO_URI, NOTES_TEMPLATE, README_URI};
 pub use http::{MCP_PATH, MESSAGE_PATH, SSE_PATH};
 pub use markdown::convert as convert_to_markdown;
-pub use options::{DEFAULT_NAME, Fault, FaultParseError, Options};
+pub use modern::VERSION as MODERN_VERSION;
+pub use options::{DEFAULT_NAME, DEFAULT_TTL_MS, Era, EraParseError, Fault, FaultParseError, Options};
 pub use session::{LogLevel, SUPPORTED_VERSIONS};
 pub use stats::{Stats, StatsSnapshot};
 
@@ -89,6 +94,31 @@ impl ExampleServer {
         seen.iter().cloned().collect()
     }
 
+    /// The `Mcp-*` / `MCP-*` request headers of each POST to `/mcp` received so far, oldest
+    /// first, as (lower-case name, value) pairs in arrival order (the last 1000 POSTs).
+    /// Recorded with [`Options::era`] `modern` or `dual`, or [`Options::echo_meta`]; a POST
+    /// without such headers records an empty list.
+    pub fn request_headers(&self) -> Vec<Vec<(String, String)>> {
+        let seen = self.shared.request_headers.lock().unwrap_or_else(|e| e.into_inner());
+        seen.iter().cloned().collect()
+    }
+
+    /// Open 2026-07-28 `subscriptions/listen` requests.
+    pub fn subscription_count(&self) -> usize {
+        self.shared.listeners.len()
+    }
+
+    /// Ends every open `subscriptions/listen` gracefully (`notifications/cancelled` for it,
+    /// then its `resultType: "complete"` result); returns how many there were.
+    pub fn end_subscriptions(&self) -> usize {
+        self.shared.listeners.end_all()
+    }
+
+    /// Multi-round-trip `requestState`s issued and not yet used.
+    pub fn pending_request_states(&self) -> usize {
+        self.shared.mrtr.len()
+    }
+
     /// Live counters (requests, per-method counts, tool calls, sessions, …).
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
@@ -105,25 +135,24 @@ impl ExampleServer {
         self.shared.add_tool(name)
     }
 
-    /// Sends `notifications/tools/list_changed` to every session; returns how many took it.
+    /// Sends `notifications/tools/list_changed` to every session and to the 2026-07-28
+    /// subscriptions that asked for it; returns how many took it.
     pub fn notify_tools_list_changed(&self) -> usize {
-        self.shared
-            .broadcast(jsonrpc::bare_notification("notifications/tools/list_changed"))
+        self.shared.list_changed(listen::ListKind::Tools)
     }
 
-    /// Sends `notifications/prompts/list_changed` to every session.
+    /// Sends `notifications/prompts/list_changed` to every session (and subscription).
     pub fn notify_prompts_list_changed(&self) -> usize {
-        self.shared
-            .broadcast(jsonrpc::bare_notification("notifications/prompts/list_changed"))
+        self.shared.list_changed(listen::ListKind::Prompts)
     }
 
-    /// Sends `notifications/resources/list_changed` to every session.
+    /// Sends `notifications/resources/list_changed` to every session (and subscription).
     pub fn notify_resources_list_changed(&self) -> usize {
-        self.shared
-            .broadcast(jsonrpc::bare_notification("notifications/resources/list_changed"))
+        self.shared.list_changed(listen::ListKind::Resources)
     }
 
-    /// Sends `notifications/resources/updated` to the sessions subscribed to `uri` (bumping
+    /// Sends `notifications/resources/updated` to the sessions subscribed to `uri` (and the
+    /// 2026-07-28 subscriptions listing it) (bumping
     /// the counter first when `uri` is [`COUNTER_URI`]); returns how many were notified.
     pub fn notify_resource_updated(&self, uri: &str) -> usize {
         if uri == COUNTER_URI {
@@ -227,6 +256,16 @@ impl HttpFixture {
     /// Shorthand for `self.server().stats()`.
     pub fn stats(&self) -> &Stats {
         self.server.stats()
+    }
+
+    /// Shorthand for `self.server().request_headers()`: the `Mcp-*` headers of each POST.
+    pub fn request_headers(&self) -> Vec<Vec<(String, String)>> {
+        self.server.request_headers()
+    }
+
+    /// Shorthand for `self.server().traceparents()`.
+    pub fn traceparents(&self) -> Vec<String> {
+        self.server.traceparents()
     }
 
     /// Stops the server and waits for its accept loop to end (open connections close).

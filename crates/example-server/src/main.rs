@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use mcpgate_example_server::{DEFAULT_NAME, ExampleServer, Fault, Options, ServeError};
+use mcpgate_example_server::{DEFAULT_NAME, DEFAULT_TTL_MS, Era, ExampleServer, Fault, Options, ServeError};
 
 /// A small MCP server: example tools, prompts and resources, plus fixture knobs for tests and
 /// benchmarks. Serves stdio unless --http is given.
@@ -46,6 +46,16 @@ struct Cli {
     /// Enable the tool echo_meta, which returns its request's params._meta.
     #[arg(long)]
     echo_meta: bool,
+    /// Protocol generation: session (initialize and sessions, 2024-11-05 to 2025-11-25),
+    /// modern (only the stateless 2026-07-28: server/discover, per-request _meta,
+    /// input_required results, subscriptions/listen; initialize is refused with -32022), or
+    /// dual (both; a request whose _meta carries io.modelcontextprotocol/protocolVersion is
+    /// served statelessly, initialize opens a session).
+    #[arg(long, value_name = "ERA", default_value = "session")]
+    era: Era,
+    /// 2026-07-28: ttlMs of cacheable results (server/discover, lists, resources/read).
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_TTL_MS)]
+    ttl_ms: u64,
 }
 
 impl Cli {
@@ -60,6 +70,8 @@ impl Cli {
             stateless: self.stateless,
             sse_responses: self.sse_responses,
             echo_meta: self.echo_meta,
+            era: self.era,
+            ttl_ms: self.ttl_ms,
         }
     }
 }

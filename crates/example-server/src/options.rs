@@ -39,7 +39,73 @@ pub struct Options {
     /// the `traceparent` header of every POST (see `HttpFixture::traceparents`): fixtures for
     /// tests of trace-context propagation.
     pub echo_meta: bool,
+    /// Which protocol generation(s) the server speaks: the session-based revisions only (the
+    /// default), only the stateless 2026-07-28 revision, or both side by side.
+    pub era: Era,
+    /// `ttlMs` of cacheable 2026-07-28 results (`server/discover`, the lists, `resources/read`
+    /// except the live `example://counter`, which is always 0).
+    pub ttl_ms: u64,
 }
+
+/// The protocol generation(s) an example server speaks (`--era`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Era {
+    /// Session-based revisions only (2024-11-05 … 2025-11-25): `initialize`, sessions,
+    /// server→client requests. `server/discover` is an unknown method.
+    #[default]
+    Session,
+    /// Only the stateless revision 2026-07-28: `server/discover`, per-request `_meta`,
+    /// multi-round-trip results, `subscriptions/listen`; `initialize` is refused.
+    Modern,
+    /// Both: `initialize` opens a session as in [`Era::Session`]; a request whose
+    /// `params._meta` carries `io.modelcontextprotocol/protocolVersion` (on HTTP: or whose
+    /// `MCP-Protocol-Version` header names a non-session revision, without `Mcp-Session-Id`)
+    /// is served statelessly as in [`Era::Modern`].
+    Dual,
+}
+
+impl Era {
+    /// Whether stateless 2026-07-28 requests are served.
+    pub fn modern(self) -> bool {
+        self != Era::Session
+    }
+
+    /// Whether `initialize` sessions are served.
+    pub fn session(self) -> bool {
+        self != Era::Modern
+    }
+}
+
+/// An `--era` value that could not be parsed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid era {0:?}: expected session, modern or dual")]
+pub struct EraParseError(String);
+
+impl FromStr for Era {
+    type Err = EraParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "session" => Ok(Era::Session),
+            "modern" => Ok(Era::Modern),
+            "dual" => Ok(Era::Dual),
+            _ => Err(EraParseError(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Era {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Era::Session => "session",
+            Era::Modern => "modern",
+            Era::Dual => "dual",
+        })
+    }
+}
+
+/// Default `ttlMs` of cacheable 2026-07-28 results.
+pub const DEFAULT_TTL_MS: u64 = 30_000;
 
 impl Default for Options {
     fn default() -> Self {
@@ -53,6 +119,8 @@ impl Default for Options {
             stateless: false,
             sse_responses: false,
             echo_meta: false,
+            era: Era::Session,
+            ttl_ms: DEFAULT_TTL_MS,
         }
     }
 }
@@ -233,5 +301,16 @@ mod tests {
         for bad in ["", "crash", "crash-after:", "crash-after:x", "slow-start:-1", "hang:1"] {
             assert!(bad.parse::<Fault>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn eras_parse_and_print() {
+        for s in ["session", "modern", "dual"] {
+            assert_eq!(s.parse::<Era>().unwrap().to_string(), s);
+        }
+        assert!("legacy".parse::<Era>().is_err());
+        assert_eq!(Options::default().era, Era::Session);
+        assert!(Era::Dual.modern() && Era::Dual.session());
+        assert!(!Era::Modern.session() && !Era::Session.modern());
     }
 }

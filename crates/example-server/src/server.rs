@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::content::{self, Content};
 use crate::jsonrpc::{self, INVALID_REQUEST, Incoming, Kind, Method, Msg, ResultWriter, RpcError};
+use crate::listen::ListKind;
 use crate::options::Options;
 use crate::session::{InflightGuard, LogLevel, Session, Transport, Version, caps};
 use crate::stats::Stats;
@@ -46,6 +47,13 @@ pub struct Shared {
     null_out: mpsc::Sender<Msg>,
     /// `traceparent` headers of the POSTs received (with `echo_meta` only; the last 1000).
     pub traceparents: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// The `Mcp-*`/`MCP-*` headers of each POST to `/mcp` (names in lower case; the last 1000),
+    /// recorded with `--era modern|dual` or `echo_meta`.
+    pub request_headers: std::sync::Mutex<std::collections::VecDeque<Vec<(String, String)>>>,
+    /// Open `subscriptions/listen` requests (2026-07-28).
+    pub listeners: crate::listen::Listeners,
+    /// Outstanding `requestState`s of multi-round-trip tool calls (2026-07-28).
+    pub mrtr: crate::mrtr::States,
     /// Run-time fault state: `tools/call` and `*/list` seen, and the hang switch.
     faults: FaultState,
 }
@@ -59,7 +67,8 @@ struct FaultState {
     hang: std::sync::atomic::AtomicBool,
 }
 
-const INSTRUCTIONS: &str = "This is the mcpgate example server. Tools: echo, add, current_time, \
+/// The server's `instructions` (in the `initialize` and `server/discover` results).
+pub const INSTRUCTIONS: &str = "This is the mcpgate example server. Tools: echo, add, current_time, \
 convert_to_markdown (plain text to Markdown), long_operation (progress and cancellation), sample \
 (asks your model), elicit (asks the user), list_roots, log, fail, add_tool and touch_resource \
 (list-changed and resource-updated notifications). Read example://readme for an overview.";
@@ -77,8 +86,11 @@ impl Shared {
         let (null_out, _) = mpsc::channel(1);
         Arc::new(Shared {
             null_out,
-            tools: ToolCatalog::new(opts.extra_tools, opts.result_bytes, opts.echo_meta),
+            tools: ToolCatalog::new(opts.extra_tools, opts.result_bytes, opts.echo_meta, opts.era.modern()),
             traceparents: std::sync::Mutex::default(),
+            request_headers: std::sync::Mutex::default(),
+            listeners: crate::listen::Listeners::default(),
+            mrtr: crate::mrtr::States::default(),
             faults: FaultState::default(),
             content: Content::new(),
             stats: Stats::default(),
@@ -145,12 +157,19 @@ impl Shared {
     pub fn add_tool(&self, name: &str) -> bool {
         let added = self.tools.add(name);
         if added {
-            self.broadcast(jsonrpc::bare_notification("notifications/tools/list_changed"));
+            self.list_changed(ListKind::Tools);
         }
         added
     }
 
-    /// Sends `notifications/resources/updated` to sessions subscribed to `uri`; returns how many.
+    /// Sends a list-changed notification to every session and to every 2026-07-28
+    /// subscription that opted in to it; returns how many took it.
+    pub fn list_changed(&self, kind: ListKind) -> usize {
+        self.broadcast(jsonrpc::bare_notification(kind.method())) + self.listeners.list_changed(kind)
+    }
+
+    /// Sends `notifications/resources/updated` to sessions subscribed to `uri` and to the
+    /// 2026-07-28 subscriptions listing it; returns how many.
     pub fn notify_resource_updated(&self, uri: &str) -> usize {
         let bytes = jsonrpc::notification("notifications/resources/updated", &json!({ "uri": uri }));
         self.all_sessions()
@@ -158,6 +177,16 @@ impl Shared {
             .filter(|s| s.is_subscribed(uri))
             .filter(|s| s.send_unrelated(Msg::other(bytes.clone())))
             .count()
+            + self.listeners.resource_updated(uri)
+    }
+
+    /// Keeps the `Mcp-*` headers of one POST (see [`Shared::request_headers`]).
+    pub fn record_headers(&self, headers: Vec<(String, String)>) {
+        let mut seen = self.request_headers.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() == 1000 {
+            seen.pop_front();
+        }
+        seen.push_back(headers);
     }
 
     /// Sends `notifications/message` to every session whose level lets it through.
@@ -298,8 +327,11 @@ pub struct Ctx {
     /// The stream for messages related to this request (progress, logs, server→client
     /// requests) and its response.
     pub out: mpsc::Sender<Msg>,
-    /// The protocol version in force.
+    /// The protocol version in force (the newest session-based one for 2026-07-28 requests,
+    /// whose behaviour it shares).
     pub version: Version,
+    /// For a 2026-07-28 request: what its `_meta` declared. `None` for session-based requests.
+    pub meta: Option<crate::modern::ReqMeta>,
 }
 
 /// The answer to a message that is not a valid JSON-RPC request, response or notification.
@@ -392,9 +424,13 @@ pub async fn handle_request(ctx: &Ctx, msg: &Incoming) -> Option<Msg> {
                 None => Err(RpcError::invalid_params(format!("invalid log level {:?}", p.level))),
             })
         }
-        Method::Initialized | Method::Cancelled | Method::Progress | Method::RootsListChanged | Method::Other => {
-            Err(RpcError::method_not_found(msg.method_name()))
-        }
+        Method::Initialized
+        | Method::Cancelled
+        | Method::Progress
+        | Method::RootsListChanged
+        | Method::ServerDiscover
+        | Method::SubscriptionsListen
+        | Method::Other => Err(RpcError::method_not_found(msg.method_name())),
     };
     Some(Msg::response(match res {
         Ok(b) => b,

@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::ServeError;
-use crate::jsonrpc::{self, Incoming, Kind, Msg, PARSE_ERROR, RpcError};
+use crate::jsonrpc::{self, INVALID_REQUEST, Incoming, Kind, Method, Msg, PARSE_ERROR, RpcError};
+use crate::modern;
+use crate::options::Era;
 use crate::server::{self, Ctx, Shared};
 use crate::session::{Session, Transport, UNRELATED_CAPACITY, Version};
 
@@ -56,8 +58,12 @@ where
         Ok(()) => {}
     }
     // Nothing more can arrive: answers to our requests never will, and running requests get a
-    // grace period before they are cancelled.
+    // grace period before they are cancelled. Open subscriptions (2026-07-28) end now: their
+    // client is gone.
     session.abandon_client_requests();
+    for id in shared.listeners.ids_of(&session.id) {
+        session.cancel(&id);
+    }
     if tokio::time::timeout(EOF_GRACE, tracker.wait()).await.is_err() {
         session.close();
         tracker.wait().await;
@@ -101,6 +107,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
         };
         if batch {
+            if shared.opts.era == Era::Modern {
+                let err = RpcError::new(
+                    INVALID_REQUEST,
+                    "JSON-RPC batches are not part of protocol 2026-07-28: send one message per line",
+                );
+                let _ = tx.send(Msg::response(jsonrpc::error(None, &err))).await;
+                continue;
+            }
             run_batch(shared, session, tx, tracker, msgs)?;
             continue;
         }
@@ -116,6 +130,7 @@ fn ctx(shared: &Arc<Shared>, session: &Arc<Session>, out: mpsc::Sender<Msg>) -> 
         session: session.clone(),
         out,
         version: session.version().unwrap_or(Version::LATEST),
+        meta: None,
     }
 }
 
@@ -136,13 +151,22 @@ async fn handle(
             if !shared.admit(method) {
                 return Err(ServeError::Crashed);
             }
-            if method == jsonrpc::Method::ToolsCall && shared.opts.crashes_mid_response() {
+            if method == Method::ToolsCall && shared.opts.crashes_mid_response() {
                 let id = msg.id().unwrap_or("null");
                 let half =
                     format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"cut sh"#);
                 let _ = tx.send(Msg::response(Bytes::from(half))).await;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 return Err(ServeError::Crashed);
+            }
+            let modern = match shared.opts.era {
+                Era::Session => false,
+                Era::Modern => true,
+                Era::Dual => method != Method::Initialize && modern::has_modern_meta(&msg),
+            };
+            if modern {
+                modern_request(shared, session, tx, tracker, msg, method).await;
+                return Ok(());
             }
             let ctx = ctx(shared, session, tx.clone());
             if shared.runs_inline(&msg) {
@@ -156,6 +180,50 @@ async fn handle(
         }
     }
     Ok(())
+}
+
+/// A 2026-07-28 request: validated (`_meta`, version, method, capabilities), then answered
+/// inline or run as a task that `notifications/cancelled` stops.
+async fn modern_request(
+    shared: &Arc<Shared>,
+    session: &Arc<Session>,
+    tx: &mpsc::Sender<Msg>,
+    tracker: &TaskTracker,
+    msg: Incoming,
+    method: Method,
+) {
+    let checked = if method == Method::Initialize {
+        Err(modern::initialize_refused(&msg))
+    } else {
+        modern::parse_meta(&msg).and_then(|(version, meta)| {
+            modern::check_version(shared.opts.era, &version)?;
+            modern::precheck(&msg, &meta)?;
+            Ok(meta)
+        })
+    };
+    let meta = match checked {
+        Ok(meta) => meta,
+        Err(e) => {
+            let _ = tx.send(Msg::response(jsonrpc::error(msg.id(), &e))).await;
+            return;
+        }
+    };
+    let ctx = Ctx {
+        shared: shared.clone(),
+        session: session.clone(),
+        out: tx.clone(),
+        version: Version::LATEST,
+        meta: Some(meta),
+    };
+    if modern::runs_inline(shared, &msg) {
+        if let Some(reply) = modern::handle(&ctx, &msg).await {
+            let _ = tx.send(reply).await;
+        }
+    } else {
+        let guard = session.track(msg.id().unwrap_or("null"));
+        let token = guard.token.clone();
+        tracker.spawn(modern::run(ctx, msg, token, false, Some(guard)));
+    }
 }
 
 /// A JSON-RPC batch: requests run concurrently; their responses go out together as one array

@@ -53,7 +53,7 @@ fn read_only() -> Value {
     json!({ "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false })
 }
 
-fn builtin_definitions(blob: bool, echo_meta: bool) -> Vec<Value> {
+fn builtin_definitions(blob: bool, echo_meta: bool, modern: bool) -> Vec<Value> {
     let mut v = vec![
         json!({
             "name": "echo", "title": "Echo",
@@ -171,6 +171,17 @@ fn builtin_definitions(blob: bool, echo_meta: bool) -> Vec<Value> {
             "annotations": { "readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false },
         }),
     ];
+    if modern {
+        // 2026-07-28 servers (--era modern|dual) also offer a two-round elicitation.
+        if let Some(elicit) = v.iter_mut().find(|d| d["name"] == "elicit") {
+            elicit["inputSchema"]["properties"]["rounds"] = json!({
+                "type": "integer", "minimum": 1, "maximum": 2, "default": 1,
+                "description": "2026-07-28 requests only: 2 asks a second question (confirm) after the answer."
+            });
+            elicit["outputSchema"]["properties"]["confirm"] =
+                json!({ "type": "object", "description": "The confirmation round's {action, content} (rounds 2)." });
+        }
+    }
     if echo_meta {
         v.push(json!({
             "name": "echo_meta", "title": "Echo the request's _meta",
@@ -205,8 +216,8 @@ fn echo_definition(name: &str, description: &str) -> Value {
 
 impl ToolCatalog {
     /// Builds the catalog for these options.
-    pub fn new(extra: usize, result_bytes: Option<usize>, echo_meta: bool) -> ToolCatalog {
-        let mut fixed: Vec<Bytes> = builtin_definitions(result_bytes.is_some(), echo_meta)
+    pub fn new(extra: usize, result_bytes: Option<usize>, echo_meta: bool, modern: bool) -> ToolCatalog {
+        let mut fixed: Vec<Bytes> = builtin_definitions(result_bytes.is_some(), echo_meta, modern)
             .iter()
             .map(ser)
             .collect();
@@ -350,7 +361,7 @@ struct Meta<'a> {
 }
 
 /// Why a tool did not produce a normal result.
-enum ToolError {
+pub enum ToolError {
     /// Arguments that do not match the input schema.
     InvalidArguments(String),
     /// The tool ran and failed: an `isError` result.
@@ -358,6 +369,16 @@ enum ToolError {
 }
 
 type ToolResult = Result<Bytes, ToolError>;
+
+/// An `isError` tool result with this text.
+pub fn error_result(id: &str, text: &str) -> Bytes {
+    call_result(id, text, None, true)
+}
+
+/// A tool result with structured content (and its JSON as text).
+pub fn structured(id: &str, value: &Value) -> Bytes {
+    structured_result(id, value)
+}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -415,6 +436,10 @@ pub async fn call(ctx: &Ctx, msg: &Incoming, id: &str) -> Option<Msg> {
         tokio::time::sleep(slow).await;
     }
     if opts.floods() {
+        if ctx.meta.is_some_and(|m| m.log_level.is_none()) {
+            // 2026-07-28: no log messages for a request that did not ask for them.
+            std::future::pending::<()>().await;
+        }
         let filler = "x".repeat(16 * 1024);
         loop {
             let n = log_message(LogLevel::parse("info").expect("a level"), "flood", &filler);
@@ -438,6 +463,9 @@ pub async fn call(ctx: &Ctx, msg: &Incoming, id: &str) -> Option<Msg> {
     }
     if !opts.call_delay.is_zero() {
         tokio::time::sleep(opts.call_delay).await;
+    }
+    if ctx.meta.is_some() && crate::mrtr::is_mrtr_tool(&name) {
+        return crate::mrtr::call(ctx, msg, id).await;
     }
     if name == "echo_meta" {
         #[derive(Deserialize)]
@@ -555,7 +583,18 @@ async fn run(ctx: &Ctx, id: &str, name: &str, raw: Option<&RawValue>, progress: 
             let a: A<'_> = args(raw)?;
             let level = LogLevel::parse(&a.level)
                 .ok_or_else(|| ToolError::InvalidArguments(format!("Unknown log level {:?}.", a.level)))?;
-            let min = ctx.session.log_level();
+            let min = match ctx.meta {
+                None => ctx.session.log_level(),
+                Some(meta) => match meta.log_level {
+                    Some(l) => l,
+                    None => {
+                        return Ok(text_result(
+                            id,
+                            "Not sent: the request's _meta has no io.modelcontextprotocol/logLevel.",
+                        ));
+                    }
+                },
+            };
             if level < min {
                 return Ok(text_result(
                     id,
@@ -704,6 +743,11 @@ async fn sample(ctx: &Ctx, id: &str, raw: Option<&RawValue>) -> ToolResult {
         "maxTokens": a.max_tokens.unwrap_or(256),
     });
     let reply = client_request(ctx, "sampling/createMessage", &params, caps::SAMPLING, "sampling").await?;
+    sampling_answer(id, &reply)
+}
+
+/// The tool result of `sample` from the client's `CreateMessageResult`.
+pub fn sampling_answer(id: &str, reply: &Value) -> ToolResult {
     // `content` is one block, or (2025-11-25) an array of blocks.
     let blocks = match reply.get("content") {
         Some(Value::Array(a)) => a.iter().collect(),
@@ -728,17 +772,7 @@ async fn elicit(ctx: &Ctx, id: &str, raw: Option<&RawValue>) -> ToolResult {
         question: String,
     }
     let a: A = args(raw)?;
-    let mut params = json!({
-        "message": a.question,
-        "requestedSchema": {
-            "type": "object",
-            "properties": { "answer": { "type": "string", "title": "Answer", "description": a.question } },
-            "required": ["answer"]
-        }
-    });
-    if ctx.version >= Version::V2025_11_25 {
-        params["mode"] = json!("form");
-    }
+    let params = elicit_params(&a.question, ctx.version >= Version::V2025_11_25);
     let reply = client_request(
         ctx,
         "elicitation/create",
@@ -747,6 +781,27 @@ async fn elicit(ctx: &Ctx, id: &str, raw: Option<&RawValue>) -> ToolResult {
         "elicitation (form mode)",
     )
     .await?;
+    Ok(structured_result(id, &elicit_outcome(&reply)?))
+}
+
+/// The `elicitation/create` params of `elicit` (`mode: "form"` from 2025-11-25 on).
+pub fn elicit_params(question: &str, with_mode: bool) -> Value {
+    let mut params = json!({
+        "message": question,
+        "requestedSchema": {
+            "type": "object",
+            "properties": { "answer": { "type": "string", "title": "Answer", "description": question } },
+            "required": ["answer"]
+        }
+    });
+    if with_mode {
+        params["mode"] = json!("form");
+    }
+    params
+}
+
+/// `{action, content?}` from the client's `ElicitResult`.
+pub fn elicit_outcome(reply: &Value) -> Result<Value, ToolError> {
     let action = reply
         .get("action")
         .and_then(Value::as_str)
@@ -755,7 +810,7 @@ async fn elicit(ctx: &Ctx, id: &str, raw: Option<&RawValue>) -> ToolResult {
     if let Some(content) = reply.get("content").filter(|c| c.is_object()) {
         out["content"] = content.clone();
     }
-    Ok(structured_result(id, &out))
+    Ok(out)
 }
 
 /// Sends a server→client request on the request's stream and waits for the client's answer.
@@ -821,7 +876,7 @@ mod tests {
 
     #[test]
     fn catalog_lists_builtin_extra_and_dynamic_tools() {
-        let c = ToolCatalog::new(3, Some(10), false);
+        let c = ToolCatalog::new(3, Some(10), false, false);
         assert!(c.exists("blob_result") && c.exists("tool_0002") && !c.exists("tool_0003"));
         assert!(!c.exists("tool_2") && !c.exists("nope"));
         assert!(c.add("mine") && !c.add("mine") && !c.add("echo") && !c.add("tool_0001"));
@@ -831,14 +886,14 @@ mod tests {
         assert_eq!(names(&c, Some(4)), all);
         let v: Value = serde_json::from_slice(c.blob_result.as_ref().unwrap()).unwrap();
         assert_eq!(v["content"][0]["text"], "abcdefghij");
-        let plain = ToolCatalog::new(0, None, false);
+        let plain = ToolCatalog::new(0, None, false, false);
         assert!(!plain.exists("blob_result"));
         assert_eq!(names(&plain, None).len(), BUILTINS.len());
     }
 
     #[test]
     fn every_definition_is_well_formed() {
-        for d in builtin_definitions(true, true) {
+        for d in builtin_definitions(true, true, true) {
             let name = d["name"].as_str().unwrap();
             assert!(d["description"].is_string(), "{name}");
             assert_eq!(d["inputSchema"]["type"], "object", "{name}");
