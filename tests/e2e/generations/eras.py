@@ -1,12 +1,17 @@
 """Which protocol generation mcpgate speaks to each target of tests/e2e/generations.sh.
 
-Reads the gateway's `/readyz` (per target: `protocol_version`, and `era` where the gateway
-reports one). The 2026-07-28 servers (py, pyst, ts, tsio: the Python and TypeScript SDKs, which answer
-`server/discover`) should be spoken to natively in 2026-07-28; the session-based ones (ev, md,
-ex) with `initialize` at a session-based version. Same output contract as py_client.py:
-`ok`/`FAIL`/`XFAIL`/`XPASS` lines, then `N passed, M failed`.
+Reads the gateway's `/readyz` (per target: `protocol_version`, and the generation where the
+gateway reports one, as `generation` or `era`). The 2026-07-28 servers (py, pyst, ts, tsio: the Python and TypeScript SDKs, which answer
+`server/discover`; so does markitdown-mcp, which runs on the same `mcp==2.3.0`) should be spoken to
+natively in 2026-07-28; the session-only ones (ev: server-everything on the v1 TypeScript SDK,
+ex: the example server) with `initialize` at a session-based version.
 
-usage: python eras.py GATEWAY_BASE_URL   (e.g. http://127.0.0.1:8080)
+The first argument says whether this mcpgate build has upstream era discovery at all (its
+configuration knows the target field `generation`; generations.sh asks `mcpgate check`).
+Without it, the 2026-07-28 expectations are known gaps (XFAIL). Same output contract as
+py_client.py: `ok`/`FAIL`/`XFAIL`/`XPASS` lines, then `N passed, M failed`.
+
+usage: python eras.py yes|no GATEWAY_BASE_URL   (e.g. no http://127.0.0.1:8080)
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ import sys
 import urllib.request
 
 SESSION_BASED = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"}
-MODERN_TARGETS = ("py", "pyst", "ts", "tsio")
-SESSION_TARGETS = ("ev", "md", "ex")
+MODERN_TARGETS = ("py", "pyst", "ts", "tsio", "md")
+SESSION_TARGETS = ("ev", "ex")
 GAP = (
-    "upstream era discovery (server/discover first, then initialize) is not in mcpgate yet: "
-    "every target is initialized session-based"
+    "this mcpgate has no upstream era discovery (server/discover first, then initialize; no "
+    "`generation` target field): every target is initialized session-based"
 )
 
 RESULTS: list[str] = []
@@ -35,25 +40,31 @@ def check(name: str, ok: bool, detail: object, gap: str | None = None) -> None:
     elif status == "XFAIL":
         line += f" (known gap: {gap}; got: {detail})"
     elif status == "XPASS":
-        line += f": passes now; remove the XFAIL mark in generations/eras.py ({gap})"
+        line += f": passes, so the gap mark is wrong ({gap})"
     print(line, flush=True)
 
 
-def main(base: str) -> int:
+def era_of(target: dict) -> object:
+    """The generation the gateway reports for a target, if it reports one."""
+    return target.get("generation", target.get("era"))
+
+
+def main(discovery: str, base: str) -> int:
+    gap = None if discovery == "yes" else GAP
     with urllib.request.urlopen(f"{base}/readyz", timeout=10) as response:
         ready = json.load(response)
     targets = {t["name"]: t for t in ready.get("targets", [])}
-    print(f"# /readyz targets: { {n: (t.get('protocol_version'), t.get('era')) for n, t in targets.items()} }")
+    print(f"# /readyz targets: { {n: (t.get('protocol_version'), era_of(t)) for n, t in targets.items()} }")
     for name in MODERN_TARGETS + SESSION_TARGETS:
         check(f"{name}: up", targets.get(name, {}).get("state") == "up", targets.get(name))
     for name in MODERN_TARGETS:
         t = targets.get(name, {})
-        version, era = t.get("protocol_version"), t.get("era")
+        version, era = t.get("protocol_version"), era_of(t)
         ok = version == "2026-07-28" and era in (None, "modern", "stateless", "2026-07-28")
-        check(f"{name}: mcpgate speaks 2026-07-28 to it", ok, f"protocol_version={version} era={era}", GAP)
+        check(f"{name}: mcpgate speaks 2026-07-28 to it", ok, f"protocol_version={version} era={era}", gap)
     for name in SESSION_TARGETS:
         t = targets.get(name, {})
-        version, era = t.get("protocol_version"), t.get("era")
+        version, era = t.get("protocol_version"), era_of(t)
         ok = version in SESSION_BASED and era in (None, "legacy", "session", "session-based", "session_based")
         check(f"{name}: mcpgate speaks session-based to it", ok, f"protocol_version={version} era={era}")
     failed = sum(1 for r in RESULTS if r in ("FAIL", "XPASS"))
@@ -63,4 +74,4 @@ def main(base: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], sys.argv[2]))

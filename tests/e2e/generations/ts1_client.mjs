@@ -18,26 +18,30 @@ const { Client } = await load("client/index.js");
 const { StreamableHTTPClientTransport } = await load("client/streamableHttp.js");
 const { ElicitRequestSchema, CreateMessageRequestSchema } = await load("types.js");
 
-const GAP_TS =
-  "mcpgate speaks only session-based upstream (no relay of an upstream input_required as server→client " +
-  "requests yet); the TS SDK v2 serves 2025-era HTTP requests statelessly, so its tool cannot ask that way";
-const GAP_PYST =
-  "mcpgate speaks only session-based upstream (no relay of an upstream input_required as server→client " +
-  "requests yet); the Python SDK with stateless_http has no back-channel";
+// The targets mcpgate speaks to session-based (generations.sh reads them from /readyz). The SDK
+// servers `ts` and `pyst` serve session-based HTTP without sessions, so through such a connection
+// their tools cannot ask for input: a known gap of mcpgate (issue 6, upstream side of 2026-07-28)
+// only while the gateway speaks session-based to them; otherwise these are ordinary checks.
+const SESSION_SPOKEN = new Set((process.env.GEN_SESSION_SPOKEN ?? "").split(" ").filter(Boolean));
+const gapReason = (target) =>
+  `mcpgate speaks session-based to ${target}, whose SDK serves session-based HTTP without sessions, ` +
+  "so the tool has no channel to ask on (needs the upstream side of 2026-07-28)";
+// check name -> the target whose generation decides whether it is a known gap
 const KNOWN_GAPS = {
-  "ts (HTTP): elicitation reaches this client and its answer the tool": GAP_TS,
-  "pyst (stateless HTTP): elicitation reaches this client and its answer the tool": GAP_PYST,
+  "ts (HTTP): elicitation reaches this client and its answer the tool": "ts",
+  "pyst (stateless HTTP): elicitation reaches this client and its answer the tool": "pyst",
 };
 const results = [];
 function check(name, ok, detail = "") {
-  const gap = KNOWN_GAPS[name];
+  const target = KNOWN_GAPS[name];
+  const gap = target !== undefined && SESSION_SPOKEN.has(target) ? gapReason(target) : undefined;
   const status = gap === undefined ? (ok ? "ok  " : "FAIL") : ok ? "XPASS" : "XFAIL";
   results.push(status.trim());
   const d = typeof detail === "string" ? detail : JSON.stringify(detail);
   let line = `${status} ${name}`;
   if (status === "FAIL") line += `: ${d}`;
   if (status === "XFAIL") line += ` (known gap: ${gap}; got: ${String(d).slice(0, 200)})`;
-  if (status === "XPASS") line += `: passes now; remove it from KNOWN_GAPS (${gap})`;
+  if (status === "XPASS") line += `: passes, so the gap mark is wrong (${gap})`;
   console.log(line);
 }
 async function attempt(name, call, ok) {

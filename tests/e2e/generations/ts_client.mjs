@@ -20,24 +20,30 @@ const { Client, StreamableHTTPClientTransport, ProtocolError } = await import(
 
 const url = new URL(process.argv[2]);
 const results = [];
+// The targets mcpgate speaks to session-based (generations.sh reads them from /readyz). The SDK
+// servers `ts` and `pyst` serve session-based HTTP without sessions, so through such a connection
+// their tools cannot ask for input: a known gap of mcpgate (issue 6, upstream side of 2026-07-28)
+// only while the gateway speaks session-based to them; otherwise these are ordinary checks.
+const SESSION_SPOKEN = new Set((process.env.GEN_SESSION_SPOKEN ?? "").split(" ").filter(Boolean));
+const gapReason = (target) =>
+  `mcpgate speaks session-based to ${target}, whose SDK serves session-based HTTP without sessions, ` +
+  "so the tool has no channel to ask on (needs the upstream side of 2026-07-28)";
+// check name -> the target whose generation decides whether it is a known gap
 const KNOWN_GAPS = {
-  "pyst (stateless HTTP): elicitation answered by this client reaches the tool":
-    "mcpgate speaks only session-based upstream; the Python SDK with stateless_http serves session-based " +
-    "requests without a back-channel, so its tool cannot ask for input that way",
-  "ts (HTTP): input_required elicitation answered by this client reaches the tool":
-    "mcpgate speaks only session-based upstream; the TS SDK serves 2025-era HTTP requests statelessly, " +
-    "so its tool cannot ask for input that way",
+  "pyst (stateless HTTP): elicitation answered by this client reaches the tool": "pyst",
+  "ts (HTTP): input_required elicitation answered by this client reaches the tool": "ts",
 };
 
 function check(name, ok, detail = "") {
-  const gap = KNOWN_GAPS[name];
+  const target = KNOWN_GAPS[name];
+  const gap = target !== undefined && SESSION_SPOKEN.has(target) ? gapReason(target) : undefined;
   const status = gap === undefined ? (ok ? "ok  " : "FAIL") : ok ? "XPASS" : "XFAIL";
   results.push(status.trim());
   let line = `${status} ${name}`;
   const d = typeof detail === "string" ? detail : JSON.stringify(detail);
   if (status === "FAIL") line += `: ${d}`;
   if (status === "XFAIL") line += ` (known gap: ${gap}; got: ${String(d).slice(0, 200)})`;
-  if (status === "XPASS") line += `: passes now; remove it from KNOWN_GAPS (${gap})`;
+  if (status === "XPASS") line += `: passes, so the gap mark is wrong (${gap})`;
   console.log(line);
 }
 
@@ -171,7 +177,7 @@ await attempt(
   (r) => good(r, "ts answer to Resource trigger-sampling-request context: ev from ts", "e2e-ts"),
 );
 await attempt(
-  "md (session-based, stdio): convert_to_markdown",
+  "md (markitdown-mcp, stdio): convert_to_markdown",
   () => call("md_convert_to_markdown", { uri: "data:text/plain;base64,SGVsbG8gKndvcmxkKg==" }),
   (r) => good(r, "Hello *world*"),
 );
