@@ -56,6 +56,10 @@ struct Cli {
     /// 2026-07-28: ttlMs of cacheable results (server/discover, lists, resources/read).
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_TTL_MS)]
     ttl_ms: u64,
+    /// Add the x-mcp-header fixtures: xh_route (parameters mirrored into Mcp-Param-*
+    /// headers) and xh_bad_* (invalid annotations, which clients must not list).
+    #[arg(long)]
+    xheader_tools: bool,
 }
 
 impl Cli {
@@ -72,6 +76,7 @@ impl Cli {
             echo_meta: self.echo_meta,
             era: self.era,
             ttl_ms: self.ttl_ms,
+            xheader_tools: self.xheader_tools,
         }
     }
 }

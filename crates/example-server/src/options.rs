@@ -45,6 +45,11 @@ pub struct Options {
     /// `ttlMs` of cacheable 2026-07-28 results (`server/discover`, the lists, `resources/read`
     /// except the live `example://counter`, which is always 0).
     pub ttl_ms: u64,
+    /// The `x-mcp-header` fixtures exist (`--xheader-tools`): `xh_route`, whose parameters
+    /// are mirrored into `Mcp-Param-*` headers, and `xh_bad_*`, each with annotations that
+    /// break one of the spec's constraints (a client or gateway must not list them). Every one
+    /// answers with its arguments as structured content `{arguments}`.
+    pub xheader_tools: bool,
 }
 
 /// The protocol generation(s) an example server speaks (`--era`).
@@ -121,6 +126,7 @@ impl Default for Options {
             echo_meta: false,
             era: Era::Session,
             ttl_ms: DEFAULT_TTL_MS,
+            xheader_tools: false,
         }
     }
 }

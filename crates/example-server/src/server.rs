@@ -86,7 +86,8 @@ impl Shared {
         let (null_out, _) = mpsc::channel(1);
         Arc::new(Shared {
             null_out,
-            tools: ToolCatalog::new(opts.extra_tools, opts.result_bytes, opts.echo_meta, opts.era.modern()),
+            tools: ToolCatalog::new(opts.extra_tools, opts.result_bytes, opts.echo_meta, opts.era.modern())
+                .with_xheader_tools(opts.xheader_tools),
             traceparents: std::sync::Mutex::default(),
             request_headers: std::sync::Mutex::default(),
             listeners: crate::listen::Listeners::default(),

@@ -36,6 +36,8 @@ pub struct ToolCatalog {
     extra: usize,
     /// `echo_meta` is enabled.
     echo_meta: bool,
+    /// The `x-mcp-header` fixtures are enabled (`--xheader-tools`).
+    xheader_tools: bool,
     /// The pre-serialized result of `blob_result`, when enabled.
     blob_result: Option<Bytes>,
     /// Tools added by `add_tool` (name, serialized definition); copy-on-write.
@@ -201,6 +203,82 @@ fn builtin_definitions(blob: bool, echo_meta: bool, modern: bool) -> Vec<Value> 
     v
 }
 
+/// The `x-mcp-header` fixtures (MCP 2026-07-28, tools section and Streamable HTTP "Custom
+/// Headers from Tool Parameters"): `xh_route` is valid; each `xh_bad_*` breaks one constraint
+/// on `x-mcp-header` values, so a client (or a gateway serving HTTP clients) must leave it
+/// out of `tools/list`.
+pub const XHEADER_TOOLS: [&str; 7] = [
+    "xh_route",
+    "xh_bad_number",
+    "xh_bad_items",
+    "xh_bad_dup",
+    "xh_bad_token",
+    "xh_bad_ref",
+    "xh_bad_oneof",
+];
+
+fn xheader_definitions() -> Vec<Value> {
+    let def = |name: &str, description: &str, schema: Value| {
+        json!({
+            "name": name,
+            "description": format!("{description} Returns its arguments as structured content {{arguments}} (--xheader-tools)."),
+            "inputSchema": schema,
+            "annotations": read_only(),
+        })
+    };
+    vec![
+        def(
+            "xh_route",
+            "Parameters mirrored into headers: Mcp-Param-Region (region), Mcp-Param-Tenant-Id (tenant.id), Mcp-Param-Verbose (verbose), Mcp-Param-Note (note).",
+            json!({ "type": "object", "properties": {
+                "region": { "type": "string", "description": "Where to run.", "x-mcp-header": "Region" },
+                "tenant": { "type": "object", "properties": {
+                    "id": { "type": "integer", "description": "The tenant.", "x-mcp-header": "Tenant-Id" } } },
+                "verbose": { "type": "boolean", "x-mcp-header": "Verbose" },
+                "note": { "type": ["string", "null"], "x-mcp-header": "Note" },
+                "query": { "type": "string", "description": "Not mirrored." } } }),
+        ),
+        def(
+            "xh_bad_number",
+            "Invalid: x-mcp-header on a number parameter.",
+            json!({ "type": "object", "properties": {
+                "amount": { "type": "number", "x-mcp-header": "Amount" } } }),
+        ),
+        def(
+            "xh_bad_items",
+            "Invalid: x-mcp-header under items.",
+            json!({ "type": "object", "properties": {
+                "regions": { "type": "array", "items": { "type": "string", "x-mcp-header": "Region" } } } }),
+        ),
+        def(
+            "xh_bad_dup",
+            "Invalid: the same header name twice (case-insensitively).",
+            json!({ "type": "object", "properties": {
+                "a": { "type": "string", "x-mcp-header": "Region" },
+                "b": { "type": "string", "x-mcp-header": "region" } } }),
+        ),
+        def(
+            "xh_bad_token",
+            "Invalid: a header name that is not an HTTP token.",
+            json!({ "type": "object", "properties": {
+                "a": { "type": "string", "x-mcp-header": "Bad Name" } } }),
+        ),
+        def(
+            "xh_bad_ref",
+            "Invalid: x-mcp-header reached through $ref.",
+            json!({ "type": "object", "properties": { "a": { "$ref": "#/$defs/A" } },
+                "$defs": { "A": { "type": "string", "x-mcp-header": "A" } } }),
+        ),
+        def(
+            "xh_bad_oneof",
+            "Invalid: x-mcp-header under oneOf.",
+            json!({ "type": "object", "oneOf": [
+                { "properties": { "a": { "type": "string", "x-mcp-header": "A" } } },
+                { "properties": { "b": { "type": "integer" } } } ] }),
+        ),
+    ]
+}
+
 fn extra_name(i: usize) -> String {
     format!("tool_{i:04}")
 }
@@ -236,9 +314,19 @@ impl ToolCatalog {
             fixed,
             extra,
             echo_meta,
+            xheader_tools: false,
             blob_result,
             dynamic: RwLock::new(Arc::new(Vec::new())),
         }
+    }
+
+    /// Adds the `x-mcp-header` fixtures ([`XHEADER_TOOLS`]) when `on`.
+    pub fn with_xheader_tools(mut self, on: bool) -> ToolCatalog {
+        if on {
+            self.xheader_tools = true;
+            self.fixed.extend(xheader_definitions().iter().map(ser));
+        }
+        self
     }
 
     fn dynamic(&self) -> DynamicTools {
@@ -256,6 +344,7 @@ impl ToolCatalog {
         BUILTINS.contains(&name)
             || (name == "blob_result" && self.blob_result.is_some())
             || (name == "echo_meta" && self.echo_meta)
+            || (self.xheader_tools && XHEADER_TOOLS.contains(&name))
     }
 
     /// Whether a tool with this name exists.
@@ -667,6 +756,13 @@ async fn run(ctx: &Ctx, id: &str, name: &str, raw: Option<&RawValue>, progress: 
             }
             None => Err(ToolError::Failed("blob_result is disabled.".into())),
         },
+        xh if XHEADER_TOOLS.contains(&xh) => {
+            let arguments: Value = match raw {
+                Some(r) => serde_json::from_str(r.get()).unwrap_or(Value::Null),
+                None => Value::Null,
+            };
+            Ok(structured_result(id, &json!({ "arguments": arguments })))
+        }
         // tool_NNNN and dynamic tools echo their message.
         other => {
             #[derive(Deserialize)]
@@ -889,6 +985,21 @@ mod tests {
         let plain = ToolCatalog::new(0, None, false, false);
         assert!(!plain.exists("blob_result"));
         assert_eq!(names(&plain, None).len(), BUILTINS.len());
+    }
+
+    #[test]
+    fn xheader_tools_only_with_the_flag() {
+        let off = ToolCatalog::new(0, None, false, false).with_xheader_tools(false);
+        assert!(XHEADER_TOOLS.iter().all(|t| !off.exists(t)));
+        assert!(!names(&off, None).iter().any(|n| n.starts_with("xh_")));
+        let on = ToolCatalog::new(0, None, false, false).with_xheader_tools(true);
+        assert!(XHEADER_TOOLS.iter().all(|t| on.exists(t)));
+        let listed = names(&on, None);
+        assert_eq!(listed.len(), BUILTINS.len() + XHEADER_TOOLS.len());
+        assert!(XHEADER_TOOLS.iter().all(|t| listed.iter().any(|n| n == t)));
+        for d in xheader_definitions() {
+            assert_eq!(d["inputSchema"]["type"], "object", "{d}");
+        }
     }
 
     #[test]
