@@ -19,7 +19,7 @@ use std::time::Duration;
 pub use duration::parse_duration;
 pub use glob::Glob;
 pub use load::ConfigError;
-pub use spec::{AccessLogFormat, OtlpProtocol, PrefixMode, SessionMode};
+pub use spec::{AccessLogFormat, Generation, OtlpProtocol, PrefixMode, SessionMode};
 
 /// A validated configuration snapshot.
 #[derive(Debug, Clone)]
@@ -233,6 +233,8 @@ pub struct Target {
     pub tools: NameFilter,
     /// Whether downstream sessions share one upstream session.
     pub session: SessionMode,
+    /// Which protocol generation to speak to it.
+    pub generation: Generation,
     /// Time allowed to start/connect and initialize.
     pub connect_timeout: Duration,
     /// Default time allowed for one request.

@@ -324,6 +324,13 @@ impl Validator<'_> {
                     "needs an HTTP target with `session: per_client` (a shared or stdio upstream cannot carry each client's token)",
                 ));
             }
+            if t.generation == crate::Generation::Stateless && matches!(transport, Transport::Sse { .. }) {
+                return Err(self.err(
+                    format!("{at}.generation"),
+                    Some(&name),
+                    "`stateless` (2026-07-28) needs a stdio or streamable_http target: the legacy HTTP+SSE transport is session-based",
+                ));
+            }
             let connect_default = if stdio { 30 } else { 10 };
             // ---- Limits (issue 4) ----
             let max_message_bytes = match t.max_message_bytes {
@@ -361,6 +368,7 @@ impl Validator<'_> {
                 transport,
                 tools,
                 session,
+                generation: t.generation,
                 connect_timeout: t.connect_timeout.map_or(Duration::from_secs(connect_default), |d| d.0),
                 request_timeout: traffic.timeouts.call,
                 forward_authorization: t.forward_authorization,
@@ -826,6 +834,13 @@ mod tests {
             e.contains("targets[0].forward_authorization: needs an HTTP target"),
             "{e}"
         );
+        let e = load("targets:\n  - name: a\n    sse: {url: 'http://127.0.0.1:1/sse'}\n    generation: stateless\n")
+            .unwrap_err();
+        assert!(e.contains("targets[0].generation"), "{e}");
+        let g = load("targets:\n  - name: a\n    stdio: {command: x}\n    generation: session\n").unwrap();
+        assert_eq!(g.targets[0].generation, crate::Generation::Session);
+        let e = load("targets:\n  - name: a\n    stdio: {command: x}\n    generation: modern\n").unwrap_err();
+        assert!(e.contains("generation"), "{e}");
         let ok = load("targets:\n  - name: a\n    streamable_http: {url: 'http://127.0.0.1:1/mcp'}\n    forward_authorization: true\n").unwrap();
         assert!(ok.targets[0].forward_authorization);
     }

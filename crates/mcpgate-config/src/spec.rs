@@ -382,6 +382,20 @@ pub enum SessionMode {
     PerClient,
 }
 
+/// Which MCP protocol generation to speak to a target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Generation {
+    /// Probe with `server/discover` (2026-07-28) and fall back to `initialize` when the
+    /// server is session-based. The default.
+    #[default]
+    Auto,
+    /// Session-based (`initialize`) only, without the probe.
+    Session,
+    /// The stateless generation (2026-07-28) only: a server that is not is an error.
+    Stateless,
+}
+
 /// One upstream MCP server.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -403,6 +417,10 @@ pub struct TargetSpec {
     /// `per_client` (default: one upstream session, or process, per client) or `shared`.
     #[serde(default)]
     pub session: Option<SessionMode>,
+    /// `auto` (default: probe with `server/discover`, fall back to `initialize`), `session`
+    /// or `stateless`.
+    #[serde(default)]
+    pub generation: Generation,
     /// Time to start or connect and initialize. Default `10s` (`30s` for stdio).
     #[serde(default)]
     pub connect_timeout: Option<HumanDuration>,

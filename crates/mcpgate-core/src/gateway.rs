@@ -711,6 +711,7 @@ impl Inner {
             max_message_bytes: t.cfg.max_message_bytes,
             http: self.http.clone(),
             stderr: Some(t.ops.stderr.clone()),
+            generation: t.upstream_generation(owner.is_some()),
         };
         // Traffic management (issue 4): the endpoint (replica) this upstream session lives on.
         let endpoint = at.unwrap_or_else(|| t.traffic.pick());
@@ -938,8 +939,12 @@ impl Inner {
         let me = self.me.clone();
         tokio::spawn(async move {
             for (_, p) in pending {
+                // The gateway's own questions end with the session (their senders drop).
+                let crate::session::ReplyTo::Upstream { upstream, upstream_id } = p.reply_to else {
+                    continue;
+                };
                 let reply = Message::error(
-                    p.upstream_id,
+                    upstream_id,
                     ErrorCode::INTERNAL_ERROR,
                     "mcpgate: the client session ended",
                     None,
@@ -947,7 +952,7 @@ impl Inner {
                 if let Some(span) = p.trace {
                     span.end(&reply);
                 }
-                let _ = p.upstream.conn.respond(reply).await;
+                let _ = upstream.conn.respond(reply).await;
             }
             for (_, cell) in upstreams {
                 if let Some(up) = cell.get() {
@@ -1056,7 +1061,7 @@ impl Inner {
     }
 
     /// Finds the owner of an exposed tool or prompt name.
-    async fn named_owner(&self, rt: &Arc<Runtime>, kind: ListKind, name: &str) -> Option<Owner> {
+    pub(crate) async fn named_owner(&self, rt: &Arc<Runtime>, kind: ListKind, name: &str) -> Option<Owner> {
         let merged = self.merged(kind, rt).await;
         merged.index.get(name).cloned()
     }
@@ -1123,7 +1128,7 @@ impl Inner {
 
     /// The target that serves `uri`: a listed resource, a matching template, or the only
     /// target with resources.
-    async fn resource_owner(&self, rt: &Arc<Runtime>, uri: &str) -> Result<Owner, GatewayError> {
+    pub(crate) async fn resource_owner(&self, rt: &Arc<Runtime>, uri: &str) -> Result<Owner, GatewayError> {
         let resources = self.merged(ListKind::Resources, rt).await;
         if let Some(o) = resources.index.get(uri) {
             return Ok(o.clone());
@@ -1488,8 +1493,35 @@ impl Inner {
     }
 
     /// Sends a client request to target `t` with ids and progress tokens remapped, and
-    /// returns the response under the client's id.
+    /// returns the response under the client's id. A 2026-07-28 upstream's input rounds are
+    /// driven here for session-based clients (modern/bridge.rs).
     async fn forward(
+        &self,
+        session: &Arc<Session>,
+        t: &Arc<TargetRt>,
+        msg: Message,
+        edit: Option<ObjectEdit>,
+        sink: Option<RelatedSink>,
+    ) -> Result<Message, GatewayError> {
+        if session.kind == DownstreamKind::Modern || !t.is_stateless() {
+            return self.forward_once(session, t, msg, edit, sink).await;
+        }
+        let msg = match edit {
+            Some(e) => Message {
+                params: Some(e.to_raw()),
+                ..msg
+            },
+            None => msg,
+        };
+        let resp = self.forward_once(session, t, msg.clone(), None, sink.clone()).await?;
+        if !crate::modern::bridge::is_input_required(&resp) {
+            return Ok(resp);
+        }
+        self.fulfil_input(session, t, msg, sink, resp).await
+    }
+
+    /// One upstream request for [`Inner::forward`].
+    pub(crate) async fn forward_once(
         &self,
         session: &Arc<Session>,
         t: &Arc<TargetRt>,
@@ -1604,14 +1636,14 @@ impl Inner {
                     }
                 }
             };
-            let (pending, span) = crate::trace::send_request(
-                self.tracing.as_ref(),
-                t.name(),
-                &t.spec,
-                &up.conn,
-                &method,
-                params.clone(),
-            );
+            // A 2026-07-28 upstream hears about the client in every request's `_meta`.
+            let params = if up.conn.generation() == mcpgate_upstream::Generation::Stateless {
+                Some(crate::modern::bridge::upstream_params(session, params.as_ref()))
+            } else {
+                params.clone()
+            };
+            let (pending, span) =
+                crate::trace::send_request(self.tracing.as_ref(), t.name(), &t.spec, &up.conn, &method, params);
             let sent_at = tokio::time::Instant::now();
             let upstream_id = pending.id();
             up.routes.insert(
@@ -1735,12 +1767,19 @@ impl Inner {
         if let Some(span) = pending.trace {
             span.end(&msg);
         }
+        let (upstream, upstream_id) = match pending.reply_to {
+            crate::session::ReplyTo::Upstream { upstream, upstream_id } => (upstream, upstream_id),
+            crate::session::ReplyTo::Gateway(tx) => {
+                let _ = tx.send(msg);
+                return;
+            }
+        };
         let reply = Message {
-            id: Some(pending.upstream_id),
+            id: Some(upstream_id),
             ..msg
         };
-        if let Err(e) = pending.upstream.conn.respond(reply).await {
-            tracing::warn!(target = %pending.upstream.routes.target, error = %e, "Could not deliver a client's answer upstream.");
+        if let Err(e) = upstream.conn.respond(reply).await {
+            tracing::warn!(target = %upstream.routes.target, error = %e, "Could not deliver a client's answer upstream.");
         }
     }
 }

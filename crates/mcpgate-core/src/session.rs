@@ -117,10 +117,19 @@ pub(crate) struct InFlight {
 }
 
 pub(crate) struct PendingServerRequest {
-    pub upstream: Upstream,
-    pub upstream_id: RawJson,
+    /// Who waits for the client's answer.
+    pub reply_to: ReplyTo,
     /// Its span (tracing on), ended when the client's answer is relayed.
     pub trace: Option<crate::trace::ServerSpan>,
+}
+
+/// Where the client's answer to a server→client request goes.
+pub(crate) enum ReplyTo {
+    /// A session-based upstream's request: the answer is relayed under its own id.
+    Upstream { upstream: Upstream, upstream_id: RawJson },
+    /// The gateway's own question: an input request of a 2026-07-28 upstream's
+    /// `input_required` result, asked of a session-based client (modern/bridge.rs).
+    Gateway(tokio::sync::oneshot::Sender<Message>),
 }
 
 impl Session {

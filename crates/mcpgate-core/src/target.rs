@@ -135,6 +135,26 @@ impl TargetRt {
         &self.cfg.name
     }
 
+    /// The protocol generation to ask for when connecting: the configured one, except that
+    /// a per-client session of a target whose main session found a 2026-07-28 server skips
+    /// the probe (the era is a property of the server, cached per the spec's advice).
+    pub(crate) fn upstream_generation(&self, per_client: bool) -> mcpgate_upstream::Generation {
+        use mcpgate_upstream::Generation as G;
+        if per_client && let MainState::Up(u) = &*self.main.borrow() {
+            return u.conn.generation();
+        }
+        match self.cfg.generation {
+            mcpgate_config::Generation::Auto => G::Auto,
+            mcpgate_config::Generation::Session => G::Session,
+            mcpgate_config::Generation::Stateless => G::Stateless,
+        }
+    }
+
+    /// Does the main session speak the stateless generation (2026-07-28)?
+    pub fn is_stateless(&self) -> bool {
+        matches!(&*self.main.borrow(), MainState::Up(u) if u.conn.generation() == mcpgate_upstream::Generation::Stateless)
+    }
+
     /// Is the main session up?
     pub fn is_up(&self) -> bool {
         matches!(&*self.main.borrow(), MainState::Up(u) if !u.is_closed())

@@ -252,7 +252,12 @@ impl Handler {
                     let found = st
                         .server_requests
                         .iter()
-                        .find(|(_, p)| Arc::ptr_eq(&p.upstream.routes, &self.routes) && p.upstream_id == up_id)
+                        .find(|(_, p)| match &p.reply_to {
+                            crate::session::ReplyTo::Upstream { upstream, upstream_id } => {
+                                Arc::ptr_eq(&upstream.routes, &self.routes) && *upstream_id == up_id
+                            }
+                            crate::session::ReplyTo::Gateway(_) => false,
+                        })
                         .map(|(k, _)| *k);
                     if let Some(k) = found {
                         st.server_requests.remove(&k);
@@ -316,8 +321,7 @@ impl Handler {
         session.state.lock().server_requests.insert(
             id,
             crate::session::PendingServerRequest {
-                upstream,
-                upstream_id,
+                reply_to: crate::session::ReplyTo::Upstream { upstream, upstream_id },
                 trace,
             },
         );

@@ -16,6 +16,7 @@ use mcpgate_proto::{Message, ObjectEdit, ParseError, RawJson, version};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
+use crate::modern::{Generation, ModernState, Probe, RequestHeaders};
 use crate::pending::{Driver, PendingMap, PendingRequest};
 use crate::sse::SseTransport;
 use crate::stdio::StdioTransport;
@@ -54,6 +55,8 @@ pub(crate) struct Shared {
     life: Mutex<Life>,
     /// Bound on one message / event / body.
     pub(crate) max_message_bytes: usize,
+    /// Set when the server speaks the stateless generation (2026-07-28).
+    pub(crate) modern: OnceLock<Arc<ModernState>>,
 }
 
 /// Whether the handler has been told about the end (it is told once, and only about
@@ -76,6 +79,7 @@ impl Shared {
             closed: AtomicBool::new(false),
             life: Mutex::new(Life::default()),
             max_message_bytes,
+            modern: OnceLock::new(),
         }
     }
 
@@ -91,6 +95,15 @@ impl Shared {
                 tracing::debug!(target = %self.target, id, "Dropped an upstream response to an unknown or forgotten request.");
             }
             return;
+        }
+        let mut related = related;
+        if let Some(state) = self.modern.get() {
+            match crate::modern::on_subscription_notification(state, &message) {
+                Some(true) => return,
+                // A listen stream's notification belongs to the connection, not to a call.
+                Some(false) => related = None,
+                None => {}
+            }
         }
         let inbound = if message.is_request() {
             Inbound::Request { message, related }
@@ -201,6 +214,40 @@ impl Shared {
     }
 }
 
+/// What the `server/discover` probe found.
+enum Era {
+    Modern(InitializeResult),
+    Legacy,
+    /// No answer yet; the probe is still waiting.
+    Unknown(PendingRequest),
+}
+
+/// A result message with an empty object for `m`'s result (a mapped `ping`).
+fn empty(m: Message) -> Message {
+    Message {
+        result: Some(RawJson::from_static("{}")),
+        ..m
+    }
+}
+
+/// Opens a `subscriptions/listen` request on a 2026-07-28 connection.
+pub(crate) fn send_listen(inner: &Arc<ConnInner>, params: RawJson) -> PendingRequest {
+    let conn = Connection(inner.clone());
+    let state = inner.shared.modern.get().expect("modern connection").clone();
+    let params = crate::modern::stamp_meta(Some(&params), &state.capabilities, &state.client_info);
+    conn.send_request_with("subscriptions/listen", Some(params), None, true)
+}
+
+/// Ends listen request `id` (its request future has been dropped, which on HTTP closed the
+/// stream; stdio needs `notifications/cancelled`).
+pub(crate) async fn cancel_listen(inner: &Arc<ConnInner>, id: u64) {
+    if let Transport::Stdio(t) = &inner.transport {
+        let params = RawJson::assume_valid(Bytes::from(format!("{{\"requestId\":{id}}}")));
+        let body = encode_notification("notifications/cancelled", Some(&params), Framing::Line);
+        let _ = t.send(body).await;
+    }
+}
+
 /// Our ids are non-negative JSON numbers.
 pub(crate) fn response_id(message: &Message) -> Option<u64> {
     message.id.as_ref()?.as_str().parse().ok()
@@ -290,11 +337,12 @@ impl Transport {
         id: u64,
         body: Bytes,
         trace: Option<&TraceHeaders>,
+        modern: Option<RequestHeaders>,
     ) -> Result<Option<Driver>, UpstreamError> {
         match self {
             Transport::Stdio(t) => t.start(body),
             Transport::Sse(t) => Ok(Some(t.post_driver(body, trace.cloned()))),
-            Transport::Streamable(t) => Ok(Some(t.request_driver(id, body, trace.cloned()))),
+            Transport::Streamable(t) => Ok(Some(t.request_driver(id, body, trace.cloned(), modern))),
         }
     }
 
@@ -316,8 +364,8 @@ impl Transport {
     }
 }
 
-struct ConnInner {
-    shared: Arc<Shared>,
+pub(crate) struct ConnInner {
+    pub(crate) shared: Arc<Shared>,
     transport: Transport,
     requested_version: &'static str,
     version: OnceLock<&'static str>,
@@ -433,7 +481,20 @@ impl Connection {
                 version: OnceLock::new(),
                 closing: AtomicBool::new(false),
             }));
-            let init = conn.initialize(opts).await?;
+            let init = match conn.probe(opts).await? {
+                Era::Modern(init) => init,
+                Era::Legacy => conn.initialize(opts).await?,
+                // No answer in time (a slow start, or a server that ignores requests before
+                // `initialize`): `initialize` decides, but a modern server rejects it, and
+                // then its late answer to the probe does.
+                Era::Unknown(late) => match conn.initialize(opts).await {
+                    Ok(init) => init,
+                    Err(e) => match crate::modern::classify(late.await) {
+                        Ok(Probe::Modern(init)) => conn.become_modern(opts, init),
+                        _ => return Err(e),
+                    },
+                },
+            };
             Ok((conn, init))
         };
         let outcome = match tokio::time::timeout_at(deadline, attempt).await {
@@ -444,6 +505,9 @@ impl Connection {
             Ok((conn, init)) => {
                 shared.announce();
                 tracing::debug!(target = %shared.target, version = %init.protocol_version, "Upstream connected.");
+                if shared.modern.get().is_some() {
+                    tokio::spawn(crate::modern::listen_loop(Arc::downgrade(&conn.0)));
+                }
                 Ok((conn, init))
             }
             Err(e) => {
@@ -451,6 +515,56 @@ impl Connection {
                 Err(e)
             }
         }
+    }
+
+    /// Finds out whether the server speaks the stateless generation (`server/discover`).
+    async fn probe(&self, opts: &ConnectOptions) -> Result<Era, UpstreamError> {
+        if opts.generation == Generation::Session || matches!(self.0.transport, Transport::Sse(_)) {
+            if opts.generation == Generation::Stateless {
+                return Err(UpstreamError::Protocol(
+                    "the legacy HTTP+SSE transport cannot carry the stateless generation".into(),
+                ));
+            }
+            return Ok(Era::Legacy);
+        }
+        let params = crate::modern::stamp_meta(None, &opts.capabilities, &opts.client_info);
+        let mut probe = self.send_request_with("server/discover", Some(params), None, true);
+        let wait = if opts.generation == Generation::Stateless {
+            opts.connect_timeout
+        } else {
+            crate::modern::PROBE_TIMEOUT
+        };
+        let outcome = match tokio::time::timeout(wait, &mut probe).await {
+            Ok(outcome) => outcome,
+            Err(_) if opts.generation == Generation::Auto => return Ok(Era::Unknown(probe)),
+            Err(_) => Err(UpstreamError::Timeout),
+        };
+        match crate::modern::classify(outcome)? {
+            Probe::Modern(init) => Ok(Era::Modern(self.become_modern(opts, init))),
+            Probe::Legacy(why) if opts.generation == Generation::Stateless => Err(UpstreamError::Protocol(format!(
+                "the target is configured as stateless (2026-07-28) but the upstream is session-based: {why}"
+            ))),
+            Probe::Legacy(why) => {
+                tracing::debug!(target = %opts.target, reason = %why, "The upstream is session-based; initializing.");
+                Ok(Era::Legacy)
+            }
+        }
+    }
+
+    /// Switches the connection to the stateless generation after a successful probe.
+    fn become_modern(&self, opts: &ConnectOptions, init: InitializeResult) -> InitializeResult {
+        let state = ModernState::new(
+            opts.capabilities.clone(),
+            opts.client_info.clone(),
+            init.capabilities.clone(),
+        );
+        let _ = self.0.shared.modern.set(Arc::new(state));
+        let _ = self.0.version.set(mcpgate_proto::modern::V2026_07_28);
+        if let Transport::Streamable(t) = &self.0.transport {
+            t.set_modern();
+        }
+        tracing::info!(target = %opts.target, "The upstream speaks the stateless generation (2026-07-28).");
+        init
     }
 
     async fn initialize(&self, opts: &ConnectOptions) -> Result<InitializeResult, UpstreamError> {
@@ -523,13 +637,128 @@ impl Connection {
     }
 
     fn send_request(&self, method: &str, params: Option<RawJson>, trace: Option<&TraceHeaders>) -> PendingRequest {
+        match self.0.shared.modern.get() {
+            Some(state) => self.send_modern(state, method, params, trace),
+            None => self.send_request_with(method, params, trace, false),
+        }
+    }
+
+    /// A request to a 2026-07-28 server: `_meta` stamped, headers added, and the methods that
+    /// generation removed mapped onto what it has instead.
+    fn send_modern(
+        &self,
+        state: &Arc<ModernState>,
+        method: &str,
+        params: Option<RawJson>,
+        trace: Option<&TraceHeaders>,
+    ) -> PendingRequest {
+        match method {
+            // Liveness: a discover round trip, answered `{}` like a ping.
+            "ping" => {
+                let discover = self.send_modern(state, "server/discover", None, trace);
+                self.local(async move { discover.await.map(|m| if m.error.is_some() { m } else { empty(m) }) })
+            }
+            // The level travels on each request (`_meta` logLevel), set by the caller.
+            "logging/setLevel" => self.local(async {
+                Ok(Message::response(
+                    RawJson::from_static("null"),
+                    RawJson::from_static("{}"),
+                ))
+            }),
+            "resources/subscribe" | "resources/unsubscribe" => {
+                let uri = params.as_ref().and_then(|p| mcpgate_proto::raw::str_member(p, "uri"));
+                let Some(uri) = uri.map(|u| u.as_str().to_owned()) else {
+                    let e = Message::error(
+                        RawJson::from_static("null"),
+                        mcpgate_proto::ErrorCode::INVALID_PARAMS,
+                        "Invalid params: uri is required",
+                        None,
+                    );
+                    return self.local(async move { Ok(e) });
+                };
+                let subscribe = method == "resources/subscribe";
+                let state = state.clone();
+                self.local(async move {
+                    let since = state.acked.borrow().0;
+                    let changed = {
+                        let mut subs = state.subscriptions.lock();
+                        if subscribe {
+                            subs.insert(uri.clone())
+                        } else {
+                            subs.remove(&uri)
+                        }
+                    };
+                    if !changed || !subscribe {
+                        if changed {
+                            state.reopen.notify_one();
+                        }
+                        return Ok(Message::response(
+                            RawJson::from_static("null"),
+                            RawJson::from_static("{}"),
+                        ));
+                    }
+                    state.reopen.notify_one();
+                    if crate::modern::await_ack(&state, since, &uri).await? {
+                        Ok(Message::response(
+                            RawJson::from_static("null"),
+                            RawJson::from_static("{}"),
+                        ))
+                    } else {
+                        state.subscriptions.lock().remove(&uri);
+                        Ok(Message::error(
+                            RawJson::from_static("null"),
+                            mcpgate_proto::ErrorCode::INVALID_PARAMS,
+                            &format!("the upstream does not offer updates of {uri}"),
+                            None,
+                        ))
+                    }
+                })
+            }
+            _ => {
+                let params = crate::modern::stamp_meta(params.as_ref(), &state.capabilities, &state.client_info);
+                self.send_request_with(method, Some(params), trace, true)
+            }
+        }
+    }
+
+    /// A request answered by the connection itself (a mapping of a removed method): a
+    /// pending entry completed by `work`.
+    fn local(
+        &self,
+        work: impl std::future::Future<Output = Result<Message, UpstreamError>> + Send + 'static,
+    ) -> PendingRequest {
         let shared = &self.0.shared;
         let (id, rx) = match shared.pending.register() {
             (id, Ok(rx)) => (id, rx),
             (id, Err(e)) => return PendingRequest::failed(id, e),
         };
+        let pending = shared.pending.clone();
+        let driver: Driver = Box::pin(async move {
+            let outcome = work.await.map(|m| Message {
+                id: Some(RawJson::from_value(&id)),
+                ..m
+            });
+            pending.complete(id, outcome);
+            Ok(())
+        });
+        PendingRequest::new(id, shared.pending.clone(), rx, Some(driver))
+    }
+
+    fn send_request_with(
+        &self,
+        method: &str,
+        params: Option<RawJson>,
+        trace: Option<&TraceHeaders>,
+        modern: bool,
+    ) -> PendingRequest {
+        let shared = &self.0.shared;
+        let (id, rx) = match shared.pending.register() {
+            (id, Ok(rx)) => (id, rx),
+            (id, Err(e)) => return PendingRequest::failed(id, e),
+        };
+        let headers = modern.then(|| RequestHeaders::for_request(method, params.as_ref()));
         let body = encode_request(id, method, params.as_ref(), self.0.transport.framing());
-        match self.0.transport.start_request(id, body, trace) {
+        match self.0.transport.start_request(id, body, trace, headers) {
             Ok(driver) => PendingRequest::new(id, shared.pending.clone(), rx, driver),
             Err(e) => {
                 shared.pending.forget(id);
@@ -539,9 +768,18 @@ impl Connection {
     }
 
     /// Sends a notification.
+    ///
+    /// To a 2026-07-28 server only `notifications/cancelled` means anything, and only on
+    /// stdio: over HTTP a request is cancelled by closing its response stream (dropping its
+    /// [`PendingRequest`]). Other notifications are not sent to such a server.
     pub async fn notify(&self, method: &str, params: Option<RawJson>) -> Result<(), UpstreamError> {
         if self.0.shared.is_closed() {
             return Err(self.0.shared.closed_error());
+        }
+        if self.0.shared.modern.get().is_some()
+            && (method != "notifications/cancelled" || !matches!(self.0.transport, Transport::Stdio(_)))
+        {
+            return Ok(());
         }
         let body = encode_notification(method, params.as_ref(), self.0.transport.framing());
         self.0.transport.send(body).await
@@ -558,6 +796,11 @@ impl Connection {
         if self.0.shared.is_closed() {
             return Err(self.0.shared.closed_error());
         }
+        if self.0.shared.modern.get().is_some() {
+            return Err(UpstreamError::Protocol(
+                "a 2026-07-28 server sends no requests to answer (it asks for input in its results)".into(),
+            ));
+        }
         let body = encode_message(&response, self.0.transport.framing());
         self.0.transport.send(body).await
     }
@@ -565,6 +808,16 @@ impl Connection {
     /// The negotiated protocol version.
     pub fn protocol_version(&self) -> &str {
         self.0.version.get().copied().unwrap_or(self.0.requested_version)
+    }
+
+    /// The protocol generation in use: [`Generation::Stateless`] for a 2026-07-28 server,
+    /// [`Generation::Session`] otherwise.
+    pub fn generation(&self) -> Generation {
+        if self.0.shared.modern.get().is_some() {
+            Generation::Stateless
+        } else {
+            Generation::Session
+        }
     }
 
     /// The session id a Streamable HTTP server assigned (`Mcp-Session-Id`), if any.
@@ -606,9 +859,11 @@ impl Connection {
         self.0.shared.cancel.cancelled().await
     }
 
-    /// Number of requests awaiting a response.
+    /// Number of requests awaiting a response (a 2026-07-28 connection's own
+    /// `subscriptions/listen` stream is not one).
     pub fn pending_requests(&self) -> usize {
-        self.0.shared.pending.len()
+        let listening = self.0.shared.modern.get().is_some_and(|m| m.listen_id.lock().is_some());
+        self.0.shared.pending.len().saturating_sub(usize::from(listening))
     }
 
     /// Closes gracefully: DELETEs the HTTP session, or closes a stdio server's stdin, waits a

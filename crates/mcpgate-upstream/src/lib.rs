@@ -2,7 +2,9 @@
 //!
 //! A [`Connection`] is started from a [`TransportSpec`] — a stdio subprocess, a legacy
 //! HTTP+SSE server (2024-11-05) or a Streamable HTTP server (2025-03-26 and later) — and
-//! performs `initialize` + `notifications/initialized`. After that it carries requests
+//! finds out which protocol generation the server speaks: a 2026-07-28 server answers the
+//! `server/discover` probe and is spoken to statelessly ([`modern`]), any other performs
+//! `initialize` + `notifications/initialized`. After that it carries requests
 //! ([`Connection::request`], matched to responses by our own numeric ids), notifications, and
 //! answers to server→client requests ([`Connection::respond`]); everything the server sends
 //! on its own is handed to an [`InboundHandler`] in arrival order.
@@ -21,6 +23,7 @@
 mod connection;
 mod error;
 mod http;
+mod modern;
 mod pending;
 mod sse;
 mod stderr;
@@ -37,6 +40,7 @@ use url::Url;
 pub use connection::{Connection, TraceHeaders};
 pub use error::{BoxError, UpstreamError};
 pub use http::HttpClient;
+pub use modern::{Generation, PROBE_TIMEOUT, encode_header_value};
 pub use pending::PendingRequest;
 pub use stderr::StderrTail;
 
@@ -97,6 +101,8 @@ pub struct ConnectOptions {
     pub http: HttpClient,
     /// stdio: where the last stderr lines of the process are kept (besides the log).
     pub stderr: Option<Arc<StderrTail>>,
+    /// Which protocol generation to speak: probe (`Auto`), session-based, or 2026-07-28.
+    pub generation: Generation,
 }
 
 impl ConnectOptions {
@@ -116,6 +122,7 @@ impl ConnectOptions {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             http,
             stderr: None,
+            generation: Generation::Auto,
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::connection::{Shared, TraceHeaders, response_id};
 use crate::http::{
     EventStream, carries_message, drain, is_event_stream, is_json, media_type, read_limited, status_error, to_uri,
 };
+use crate::modern::RequestHeaders;
 use crate::pending::Driver;
 use crate::{HttpClient, UpstreamError};
 
@@ -67,6 +68,9 @@ struct Inner {
     /// POST and GET headers, built once the session id and version are known.
     ready: OnceLock<(HeaderMap, HeaderMap)>,
     get_started: AtomicBool,
+    /// The server speaks 2026-07-28: no session, and an HTTP 4xx with a JSON-RPC error body
+    /// is that request's answer.
+    modern: AtomicBool,
 }
 
 impl StreamableTransport {
@@ -85,6 +89,7 @@ impl StreamableTransport {
             version: OnceLock::new(),
             ready: OnceLock::new(),
             get_started: AtomicBool::new(false),
+            modern: AtomicBool::new(false),
         })))
     }
 
@@ -96,6 +101,17 @@ impl StreamableTransport {
             self.request_headers(ACCEPT_POST, true),
             self.request_headers(ACCEPT_SSE, false),
         ));
+    }
+
+    /// The server speaks 2026-07-28 (called once, after the probe): every later request
+    /// carries `MCP-Protocol-Version: 2026-07-28` and no session.
+    pub(crate) fn set_modern(&self) {
+        self.0.modern.store(true, Ordering::Release);
+        self.set_protocol_version(mcpgate_proto::modern::V2026_07_28);
+    }
+
+    fn is_modern(&self) -> bool {
+        self.0.modern.load(Ordering::Acquire)
     }
 
     fn post_headers(&self) -> Cow<'_, HeaderMap> {
@@ -136,7 +152,7 @@ impl StreamableTransport {
 
     /// Remembers the session id the server assigned (on the `initialize` response).
     fn capture_session(&self, resp: &Response<Incoming>) {
-        if self.0.session.get().is_some() {
+        if self.0.session.get().is_some() || self.is_modern() {
             return;
         }
         if let Some(v) = resp.headers().get(&SESSION_ID) {
@@ -167,21 +183,30 @@ impl StreamableTransport {
     }
 
     async fn post(&self, body: Bytes) -> Result<Response<Incoming>, UpstreamError> {
-        self.post_traced(body, None).await
+        self.post_traced(body, None, None).await
     }
 
     async fn post_traced(
         &self,
         body: Bytes,
         trace: Option<&TraceHeaders>,
+        modern: Option<&RequestHeaders>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let had_session = self.0.session.get().is_some();
         let mut headers = self.post_headers();
         if let Some(t) = trace {
             t.apply(headers.to_mut());
         }
+        if let Some(m) = modern {
+            m.apply(headers.to_mut());
+        }
         let resp = self.0.http.send(Method::POST, &self.0.url, &headers, body).await?;
         self.capture_session(&resp);
+        // A 2026-07-28 server answers some JSON-RPC errors with 4xx (header mismatch, missing
+        // capability, unsupported version): those bodies are the request's answer.
+        if modern.is_some() && resp.status().is_client_error() && is_json(resp.headers()) {
+            return Ok(resp);
+        }
         self.check(resp, had_session).await
     }
 
@@ -195,13 +220,40 @@ impl StreamableTransport {
     }
 
     /// A driver that POSTs request `id` and relays its answer.
-    pub(crate) fn request_driver(&self, id: u64, body: Bytes, trace: Option<TraceHeaders>) -> Driver {
+    pub(crate) fn request_driver(
+        &self,
+        id: u64,
+        body: Bytes,
+        trace: Option<TraceHeaders>,
+        modern: Option<RequestHeaders>,
+    ) -> Driver {
         let this = self.clone();
-        Box::pin(async move { this.exchange(id, body, trace).await })
+        Box::pin(async move { this.exchange(id, body, trace, modern).await })
     }
 
-    async fn exchange(self, id: u64, body: Bytes, trace: Option<TraceHeaders>) -> Result<(), UpstreamError> {
-        let resp = self.post_traced(body, trace.as_ref()).await?;
+    async fn exchange(
+        self,
+        id: u64,
+        body: Bytes,
+        trace: Option<TraceHeaders>,
+        modern: Option<RequestHeaders>,
+    ) -> Result<(), UpstreamError> {
+        let resp = self.post_traced(body, trace.as_ref(), modern.as_ref()).await?;
+        if !resp.status().is_success() {
+            // Only a 2026-07-28 JSON error body gets here (see post_traced).
+            let status = resp.status().as_u16();
+            let body = read_limited(resp, self.0.shared.max_message_bytes).await?;
+            return match Message::parse(body.clone()) {
+                Ok(m) if m.is_response() && m.error.is_some() => {
+                    self.0.shared.pending.complete(id, Ok(m));
+                    Ok(())
+                }
+                _ => Err(UpstreamError::Http {
+                    status,
+                    body: String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned(),
+                }),
+            };
+        }
         let max = self.0.shared.max_message_bytes;
         if is_event_stream(resp.headers()) {
             return self.relay(EventStream::new(resp, max), id).await;

@@ -16,6 +16,7 @@
 //!
 //! This module owns the semantics; `mcpgate-http` owns the headers and the streams.
 
+pub(crate) mod bridge;
 pub mod listen;
 pub(crate) mod mrtr;
 
@@ -457,15 +458,27 @@ pub(crate) fn server_info() -> RawJson {
 /// The request as a session-based upstream should see it: the stateless `_meta` keys and the
 /// multi-round-trip members (`inputResponses`, `requestState`) removed; `progressToken` and
 /// any other `_meta` kept.
-pub(crate) fn strip_modern_params(mut msg: Message) -> Message {
+pub(crate) fn strip_modern_params(msg: Message) -> Message {
+    strip(msg, true)
+}
+
+/// The stateless `_meta` keys removed (the gateway puts the caller's own back for a
+/// 2026-07-28 upstream), the multi-round-trip members kept: a retry meant for such an upstream.
+pub(crate) fn strip_modern_meta(msg: Message) -> Message {
+    strip(msg, false)
+}
+
+fn strip(mut msg: Message, mrtr: bool) -> Message {
     let Some(params) = msg.params.as_ref() else {
         return msg;
     };
     let Ok(mut p) = ObjectEdit::parse(params) else {
         return msg;
     };
-    p.remove("inputResponses");
-    p.remove("requestState");
+    if mrtr {
+        p.remove("inputResponses");
+        p.remove("requestState");
+    }
     if let Some(m) = p.get("_meta").and_then(|m| ObjectEdit::parse(m).ok()) {
         let mut m = m;
         for k in [

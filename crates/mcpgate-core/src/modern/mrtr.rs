@@ -179,11 +179,30 @@ pub(crate) async fn call(
             let Some(state) = state.as_json_str() else {
                 return bad_request(&id, "Invalid params: requestState must be a string");
             };
-            let Some(payload) = held
+            let opened = held
                 .sealer
                 .open(&state)
-                .filter(|p| p.len() == PAYLOAD_LEN && p[0] == STATE_VERSION)
-            else {
+                .filter(|p| p.len() == PAYLOAD_LEN && p[0] == STATE_VERSION);
+            if opened.is_none() && routed_to_stateless(gw, msg.method(), &subject).await {
+                // A 2026-07-28 upstream's own state: its retry goes to it as the client sent it
+                // (the upstream verifies its state; the gateway holds nothing).
+                let session = gw.inner.ephemeral_session(&meta, identity);
+                let (tx, events) = mpsc::channel(64);
+                let upstream_msg = super::strip_modern_meta(msg);
+                let (g, s) = (gw.clone(), session.clone());
+                let task = tokio::spawn(async move { g.handle(&s, upstream_msg, Some(tx)).await });
+                let call = Call {
+                    session,
+                    events,
+                    task,
+                    pending: Vec::new(),
+                    refused: Vec::new(),
+                    binding: bind,
+                    log_level: meta.log_level,
+                };
+                return drive(gw, call, id, related, cancel).await;
+            }
+            let Some(payload) = opened else {
                 return bad_request(
                     &id,
                     "Invalid params: requestState failed verification (not issued by this gateway, or altered)",
@@ -226,6 +245,19 @@ pub(crate) async fn call(
         }
     };
     drive(gw, call, id, related, cancel).await
+}
+
+/// Does the request go to a target that speaks 2026-07-28 itself?
+async fn routed_to_stateless(gw: &Gateway, method: &str, subject: &str) -> bool {
+    use crate::target::ListKind;
+    let rt = gw.inner.runtime.load_full();
+    let owner = match method {
+        "tools/call" => gw.inner.named_owner(&rt, ListKind::Tools, subject).await,
+        "prompts/get" => gw.inner.named_owner(&rt, ListKind::Prompts, subject).await,
+        "resources/read" => gw.inner.resource_owner(&rt, subject).await.ok(),
+        _ => None,
+    };
+    owner.is_some_and(|o| rt.targets[o.target].is_stateless())
 }
 
 /// Waits for the call's next outcome: its result, or a round of input requests.
@@ -417,8 +449,21 @@ fn finish(call: Call, res: Option<Message>, id: RawJson) -> Reply {
             Status::BadRequest,
         );
     }
+    // A 2026-07-28 upstream's own -32021 (or another error its transport sends with 400)
+    // keeps its status on the way through.
+    let code = resp
+        .error
+        .as_ref()
+        .and_then(|e| member(e, "code"))
+        .and_then(|c| c.as_i64());
+    let status = match code.map(ErrorCode) {
+        Some(wire::MISSING_REQUIRED_CLIENT_CAPABILITY | wire::UNSUPPORTED_PROTOCOL_VERSION | wire::HEADER_MISMATCH) => {
+            Status::BadRequest
+        }
+        _ => Status::Ok,
+    };
     Reply {
         message: Message { id: Some(id), ..resp },
-        status: Status::Ok,
+        status,
     }
 }
