@@ -137,11 +137,19 @@ impl Shared {
         self.sessions.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The sessions that take messages unrelated to a request: all of them in the session
+    /// era; none in the modern era (a stdio connection there is a 2026-07-28 client, which
+    /// gets only what it subscribed to); in the dual era, those that ran `initialize`.
     fn all_sessions(&self) -> Vec<Arc<Session>> {
+        let era = self.opts.era;
+        if era == crate::options::Era::Modern {
+            return Vec::new();
+        }
         self.sessions
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
+            .filter(|s| era == crate::options::Era::Session || s.version().is_some())
             .cloned()
             .collect()
     }

@@ -276,6 +276,16 @@ impl SseStream {
         let (_, data) = self.next_event().await?;
         Some(serde_json::from_str(&data).unwrap())
     }
+
+    /// Back to a whole response (to read the rest at once).
+    pub fn into_response(self) -> hyper::Response<hyper::body::Incoming> {
+        let mut b = hyper::Response::builder().status(self.status);
+        for (k, v) in &self.headers {
+            b = b.header(k, v);
+        }
+        assert!(self.buf.is_empty(), "part of the body was read already");
+        b.body(self.body).unwrap()
+    }
 }
 
 /// A Streamable HTTP test client with session handling.
@@ -346,6 +356,33 @@ impl HttpClient {
 
     pub async fn post(&self, v: &Value) -> Reply {
         self.post_raw(&v.to_string()).await
+    }
+
+    /// POSTs with extra request headers (and the client's own) and reads the whole response.
+    pub async fn post_with(&self, v: &Value, headers: &[(&str, &str)]) -> Reply {
+        HttpClient::collect(self.post_stream_with(v, headers).await.into_response()).await
+    }
+
+    /// POSTs with extra request headers and returns the response as a stream.
+    pub async fn post_stream_with(&self, v: &Value, headers: &[(&str, &str)]) -> SseStream {
+        let mut b = self.builder(Method::POST, &self.url);
+        for (k, val) in headers {
+            b = b.header(*k, *val);
+        }
+        let req = b.body(Full::new(Bytes::from(v.to_string()))).unwrap();
+        let (parts, body) = self.send(req).await.into_parts();
+        SseStream {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            buf: String::new(),
+        }
+    }
+
+    /// Sends a request with any method to any URL (GET, DELETE … of the 2026-07-28 tests).
+    pub async fn send_method(&self, method: Method, url: &str) -> Reply {
+        let req = self.builder(method, url).body(Full::new(Bytes::new())).unwrap();
+        HttpClient::collect(self.send(req).await).await
     }
 
     /// POSTs and returns the response as a stream (for interaction mid-request).
