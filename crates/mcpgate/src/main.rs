@@ -73,6 +73,10 @@ enum Command {
         /// propagation.
         #[arg(long, hide = true)]
         echo_meta: bool,
+        /// Protocol generation, for tests of the gateway: session | modern (only the stateless
+        /// 2026-07-28) | dual (both).
+        #[arg(long, value_name = "ERA", default_value = "session", hide = true)]
+        era: mcpgate_example_server::Era,
     },
 }
 
@@ -110,12 +114,14 @@ fn main() -> ExitCode {
                 page_size,
                 fault,
                 echo_meta,
+                era,
             } => {
                 let opts = mcpgate_example_server::Options {
                     name,
                     page_size: (page_size > 0).then_some(page_size),
                     faults: fault,
                     echo_meta,
+                    era,
                     ..Default::default()
                 };
                 match mcpgate_example_server::serve_stdio(opts).await {
