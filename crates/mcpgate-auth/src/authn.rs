@@ -189,11 +189,15 @@ impl Authenticator {
                 _ => Err(AuthError::Missing),
             };
         };
-        let key = apikey::hash(token);
-        if let Some(id) = self.cache.get(&key) {
+        // A JWT verified before, with the keys still in force: no hash, no signature check.
+        if let Some(jwt) = &self.jwt
+            && let Some(id) = self.cache.get(token, jwt.keys_generation())
+        {
             return Ok(Some(id));
         }
-        if let Some(id) = self.api_keys.lookup(&key) {
+        if !self.api_keys.is_empty()
+            && let Some(id) = self.api_keys.lookup(&apikey::hash(token))
+        {
             return Ok(Some(id));
         }
         let Some(jwt) = &self.jwt else {
@@ -202,17 +206,25 @@ impl Authenticator {
         if !token.contains('.') && !self.api_keys.is_empty() {
             return Err(AuthError::UnknownApiKey);
         }
-        let claims = jwt.validate(token).await?;
+        let (claims, keys) = jwt.validate(token).await?;
         self.check_scopes(&claims)?;
-        let exp = claims.get("exp").and_then(Value::as_u64);
+        // `exp` is required and checked by the validator; a fractional one counts down to
+        // the second. A token without a readable `exp` is not cached.
+        let exp = claims.get("exp").and_then(|e| {
+            e.as_u64()
+                .or_else(|| e.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+        });
         let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let bearer: Arc<str> = Arc::from(token);
         let id = Arc::new(Identity {
             subject,
             claims,
             source: Source::Jwt,
-            bearer: Some(Arc::from(token)),
+            bearer: Some(bearer.clone()),
         });
-        self.cache.insert(key, id.clone(), exp);
+        if let Some(exp) = exp {
+            self.cache.insert(bearer, id.clone(), exp, keys);
+        }
         Ok(Some(id))
     }
 

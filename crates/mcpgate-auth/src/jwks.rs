@@ -41,7 +41,13 @@ impl std::fmt::Debug for Key {
 pub struct KeySet {
     /// The usable keys, in document order.
     pub keys: Vec<Key>,
+    /// Unique to each parse (0 for the empty default set): the verified-token cache uses a
+    /// token's entry only while the set it was verified with is still the one in force.
+    generation: u64,
 }
+
+/// Generations handed out so far.
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl KeySet {
     /// Parses a JWK Set or a single JWK.
@@ -93,7 +99,14 @@ impl KeySet {
         if keys.is_empty() {
             return Err("no signing keys".into());
         }
-        Ok(KeySet { keys })
+        let generation = GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        Ok(KeySet { keys, generation })
+    }
+
+    /// This set's generation: different for every parsed document, so a key set that
+    /// replaced another never shares its generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Parses JSON text.
@@ -127,6 +140,9 @@ pub struct RemoteJwks {
     refresh: Duration,
     min_refetch: Duration,
     keys: ArcSwap<KeySet>,
+    /// The document the keys in force were parsed from: a refresh that brings the same bytes
+    /// keeps the set (and its generation, so verified tokens stay cached).
+    document: parking_lot::Mutex<Option<Vec<u8>>>,
     /// When the last fetch was attempted (for the unknown-`kid` rate limit).
     last_attempt: parking_lot::Mutex<Option<tokio::time::Instant>>,
     fetching: tokio::sync::Mutex<()>,
@@ -157,6 +173,7 @@ impl RemoteJwks {
             refresh,
             min_refetch,
             keys: ArcSwap::from_pointee(KeySet::default()),
+            document: parking_lot::Mutex::new(None),
             last_attempt: parking_lot::Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
             started: std::sync::atomic::AtomicBool::new(false),
@@ -205,7 +222,8 @@ impl RemoteJwks {
         let _one = self.fetching.lock().await;
         *self.last_attempt.lock() = Some(tokio::time::Instant::now());
         match self.fetch().await {
-            Ok(set) => {
+            Ok(None) => tracing::debug!(url = %self.url, "Fetched the JWKS; unchanged."),
+            Ok(Some(set)) => {
                 tracing::debug!(url = %self.url, keys = set.keys.len(), "Fetched the JWKS.");
                 self.keys.store(Arc::new(set));
             }
@@ -215,7 +233,8 @@ impl RemoteJwks {
         }
     }
 
-    async fn fetch(&self) -> Result<KeySet, String> {
+    /// The new key set, or `None` when the document is byte for byte the one in force.
+    async fn fetch(&self) -> Result<Option<KeySet>, String> {
         let resp = self
             .client
             .get(self.url.clone())
@@ -233,8 +252,14 @@ impl RemoteJwks {
         if body.len() > MAX_JWKS_BYTES {
             return Err("document too large".into());
         }
+        let mut document = self.document.lock();
+        if document.as_deref() == Some(&body[..]) {
+            return Ok(None);
+        }
         let text = std::str::from_utf8(&body).map_err(|_| "not UTF-8".to_string())?;
-        KeySet::parse_text(text)
+        let set = KeySet::parse_text(text)?;
+        *document = Some(body.to_vec());
+        Ok(Some(set))
     }
 }
 
@@ -250,6 +275,15 @@ pub enum KeySource {
 }
 
 impl KeySource {
+    /// The generation of the keys in force (see [`KeySet::generation`]), without cloning them.
+    pub fn generation(&self) -> u64 {
+        match self {
+            KeySource::Static(k) => k.generation,
+            KeySource::Remote(r) => r.keys.load().generation,
+            KeySource::None => 0,
+        }
+    }
+
     /// The keys in force.
     pub fn keys(&self) -> Arc<KeySet> {
         match self {

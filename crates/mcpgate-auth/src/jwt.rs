@@ -187,8 +187,14 @@ pub(crate) const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
 ];
 
 impl JwtValidator {
-    /// Validates `token`; returns its claims (a JSON object).
-    pub async fn validate(&self, token: &str) -> Result<Value, JwtError> {
+    /// The generation of the verification keys in force (see [`crate::jwks::KeySet::generation`]).
+    pub(crate) fn keys_generation(&self) -> u64 {
+        self.keys.generation()
+    }
+
+    /// Validates `token`; returns its claims (a JSON object) and the generation of the key
+    /// set it was checked against (for an HS token: the set in force when it was checked).
+    pub async fn validate(&self, token: &str) -> Result<(Value, u64), JwtError> {
         let header = parse_header(token)?;
         if !self.algorithms.contains(&header.alg) {
             return Err(JwtError::AlgorithmNotAllowed(format!("{:?}", header.alg)));
@@ -198,7 +204,8 @@ impl JwtValidator {
             let Some(hs) = &self.hs else {
                 return Err(JwtError::AlgorithmNotAllowed(format!("{:?}", header.alg)));
             };
-            return decode(token, &hs.0, &validation);
+            let generation = self.keys.generation();
+            return decode(token, &hs.0, &validation).map(|c| (c, generation));
         }
         let mut keys = self.keys.keys();
         if keys.keys.is_empty()
@@ -228,7 +235,7 @@ impl JwtValidator {
             }
             match decode(token, &key.decoding, &validation) {
                 Err(JwtError::BadSignature) => last = JwtError::BadSignature,
-                other => return other,
+                other => return other.map(|c| (c, keys.generation())),
             }
         }
         Err(last)

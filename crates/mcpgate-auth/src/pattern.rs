@@ -40,6 +40,11 @@ impl Pattern {
         &self.target
     }
 
+    /// The name part.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Does `(target, name)` match?
     pub fn matches(&self, target: &str, name: &str) -> bool {
         glob(self.target.as_bytes(), target.as_bytes()) && glob(self.name.as_bytes(), name.as_bytes())

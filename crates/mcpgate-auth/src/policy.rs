@@ -8,6 +8,7 @@
 //! missing claim, a type error) makes an allow rule not match and a deny rule match: errors
 //! fail closed.
 
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use serde_json::Value;
@@ -117,8 +118,71 @@ static CEL_ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::st
 #[derive(Debug)]
 pub struct Policy {
     rules: Vec<Rule>,
+    /// Per [`Kind`] (in the order of [`Kind::index`]): the rules that may cover a resource.
+    index: [Index; 4],
     default_allow: bool,
     default_name: Arc<str>,
+}
+
+/// Where to find the rules whose patterns of one kind may match `target:name`, without
+/// trying every rule: patterns with a literal target are filed under it (literal names in a
+/// map, the others in a list), patterns whose target has a `*` are tried for every target.
+/// Built once with the policy; entries are rule positions, each list in rule order.
+#[derive(Debug, Default)]
+struct Index {
+    by_target: HashMap<Box<str>, TargetRules>,
+    any_target: Vec<(u32, Pattern)>,
+}
+
+#[derive(Debug, Default)]
+struct TargetRules {
+    exact: HashMap<Box<str>, Vec<u32>>,
+    globs: Vec<(u32, Box<str>)>,
+}
+
+impl Index {
+    fn build(rules: &[Rule], kind: Kind) -> Index {
+        let mut ix = Index::default();
+        for (i, rule) in rules.iter().enumerate() {
+            let i = i as u32;
+            for p in rule.patterns(kind) {
+                if p.target().contains('*') {
+                    ix.any_target.push((i, p.clone()));
+                    continue;
+                }
+                let t = ix.by_target.entry(p.target().into()).or_default();
+                if p.name().contains('*') {
+                    t.globs.push((i, p.name().into()));
+                } else {
+                    let e = t.exact.entry(p.name().into()).or_default();
+                    if e.last() != Some(&i) {
+                        e.push(i);
+                    }
+                }
+            }
+        }
+        ix
+    }
+
+    /// Calls `f` with the position of every rule with a pattern matching `target:name` (a
+    /// rule with several matching patterns may come more than once; not in rule order).
+    fn covering(&self, target: &str, name: &str, mut f: impl FnMut(usize)) {
+        if let Some(t) = self.by_target.get(target) {
+            if let Some(rules) = t.exact.get(name) {
+                rules.iter().for_each(|&i| f(i as usize));
+            }
+            for (i, p) in &t.globs {
+                if crate::pattern::glob(p.as_bytes(), name.as_bytes()) {
+                    f(*i as usize);
+                }
+            }
+        }
+        for (i, p) in &self.any_target {
+            if p.matches(target, name) {
+                f(*i as usize);
+            }
+        }
+    }
 }
 
 /// How a rule's condition turned out.
@@ -135,6 +199,7 @@ impl Policy {
     pub fn allow_all() -> Policy {
         Policy {
             rules: vec![],
+            index: Default::default(),
             default_allow: true,
             default_name: Arc::from("default"),
         }
@@ -202,8 +267,10 @@ impl Policy {
                 rules.push(rule);
             }
         }
+        let index = [Kind::Tool, Kind::Prompt, Kind::Resource, Kind::Method].map(|k| Index::build(&rules, k));
         Ok(Policy {
             rules,
+            index,
             default_allow,
             default_name: Arc::from("default"),
         })
@@ -234,8 +301,38 @@ impl Policy {
         self.default_allow
     }
 
-    /// Decides a request.
+    /// Decides a request: the first deny rule (in file order) that covers it and whose
+    /// condition holds or cannot be evaluated; else the first allow rule that covers it and
+    /// whose condition holds; else the default. Only the rules the index finds for the
+    /// request's `target:name` are looked at, and nothing is allocated unless a CEL
+    /// condition has to be evaluated.
     pub fn decide(&self, req: &Request<'_>) -> Decision {
+        let (mut deny, mut allow) = (usize::MAX, usize::MAX);
+        self.index[req.kind.index()].covering(req.target, req.name, |i| {
+            let rule = &self.rules[i];
+            match rule.effect {
+                Effect::Deny if i < deny && rule.condition(req) != Cond::No => deny = i,
+                Effect::Allow if i < allow && rule.condition(req) == Cond::Yes => allow = i,
+                _ => {}
+            }
+        });
+        let (allowed, rule) = if deny != usize::MAX {
+            (false, &self.rules[deny].name)
+        } else if allow != usize::MAX {
+            (true, &self.rules[allow].name)
+        } else {
+            (self.default_allow, &self.default_name)
+        };
+        Decision {
+            allowed,
+            rule: rule.clone(),
+        }
+    }
+
+    /// [`Policy::decide`] by trying every rule in order: the reference the index is tested
+    /// against.
+    #[cfg(test)]
+    fn decide_linear(&self, req: &Request<'_>) -> Decision {
         let mut allow: Option<&Arc<str>> = None;
         for rule in &self.rules {
             if !rule.covers(req.kind, req.target, req.name) {
@@ -278,31 +375,43 @@ impl Policy {
             name,
             args: None,
         };
-        let mut allow = false;
-        for rule in &self.rules {
-            if !rule.covers(kind, target, name) {
-                continue;
-            }
-            let cond = rule.condition(&req);
+        let (mut denied, mut allow) = (false, false);
+        self.index[kind.index()].covering(target, name, |i| {
+            let rule = &self.rules[i];
             match rule.effect {
-                Effect::Deny if cond == Cond::Yes => return false,
-                Effect::Allow if cond != Cond::No => allow = true,
+                Effect::Deny if !denied && rule.condition(&req) == Cond::Yes => denied = true,
+                Effect::Allow if !allow && rule.condition(&req) != Cond::No => allow = true,
                 _ => {}
             }
+        });
+        !denied && (allow || self.default_allow)
+    }
+}
+
+impl Kind {
+    fn index(self) -> usize {
+        match self {
+            Kind::Tool => 0,
+            Kind::Prompt => 1,
+            Kind::Resource => 2,
+            Kind::Method => 3,
         }
-        allow || self.default_allow
     }
 }
 
 impl Rule {
-    fn covers(&self, kind: Kind, target: &str, name: &str) -> bool {
-        let list = match kind {
+    fn patterns(&self, kind: Kind) -> &[Pattern] {
+        match kind {
             Kind::Tool => &self.tools,
             Kind::Prompt => &self.prompts,
             Kind::Resource => &self.resources,
             Kind::Method => &self.methods,
-        };
-        list.iter().any(|p| p.matches(target, name))
+        }
+    }
+
+    #[cfg(test)]
+    fn covers(&self, kind: Kind, target: &str, name: &str) -> bool {
+        self.patterns(kind).iter().any(|p| p.matches(target, name))
     }
 
     fn condition(&self, req: &Request<'_>) -> Cond {

@@ -591,3 +591,112 @@ async fn remote_jwks_is_fetched_for_a_token_without_kid() {
     assert_eq!(check(&a, &no_kid).await.unwrap().unwrap().subject, "alice");
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+impl Authenticator {
+    fn remote(&self) -> &Arc<crate::jwks::RemoteJwks> {
+        match &self.jwt.as_ref().unwrap().keys {
+            KeySource::Remote(r) => r,
+            _ => panic!("not a remote JWKS"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_once_its_exp_passes() {
+    let m = Minted::new();
+    let a = auth(&format!(
+        "jwt:\n  issuers: [iss1]\n  audiences: [gw]\n  leeway: 0s\n  jwks: {{ inline: {} }}\n",
+        m.key.public_jwk
+    ));
+    let exp = crate::cache::unix_now() + 2;
+    let mut c = m.good();
+    c["exp"] = json!(exp);
+    let t = m.token(c);
+    assert!(check(&a, &t).await.is_ok());
+    assert!(check(&a, &t).await.is_ok());
+    assert_eq!(a.cached(), 1);
+    while crate::cache::unix_now() <= exp {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(check(&a, &t).await, Err(JwtError::Expired.into()));
+}
+
+#[tokio::test]
+async fn a_token_accepted_only_by_the_leeway_is_not_cached() {
+    let m = Minted::new();
+    let a = m.auth("");
+    let mut c = m.good();
+    c["exp"] = json!(crate::cache::unix_now() - 5);
+    let t = m.token(c);
+    assert!(check(&a, &t).await.is_ok(), "within the 30 s leeway");
+    assert_eq!(a.cached(), 0);
+}
+
+#[tokio::test]
+async fn a_cached_token_is_compared_whole() {
+    let m = Minted::new();
+    let a = m.auth("");
+    let t = m.token(m.good());
+    assert!(check(&a, &t).await.is_ok());
+    assert_eq!(a.cached(), 1);
+    // The same header and claims with another signature: verified, and refused.
+    let (hp, sig) = t.rsplit_once('.').unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    bytes[10] ^= 1;
+    let forged = format!("{hp}.{}", URL_SAFE_NO_PAD.encode(&bytes));
+    assert_eq!(check(&a, &forged).await, Err(JwtError::BadSignature.into()));
+    // A prefix of the cached token is not the token.
+    assert!(check(&a, &t[..t.len() - 1]).await.is_err());
+}
+
+#[tokio::test]
+async fn a_jwks_change_ends_cached_verifications() {
+    use std::sync::atomic::Ordering;
+    let k1 = Minted::new();
+    let k2 = Minted::new();
+    let body = Arc::new(parking_lot::Mutex::new(Some(
+        json!({"keys": [k1.key.public_jwk]}).to_string(),
+    )));
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let url = jwks_server(body.clone(), hits.clone()).await;
+    let a = auth(&format!(
+        "jwt:\n  issuers: [iss1]\n  audiences: [gw]\n  jwks: {{ url: '{url}', refresh: 1h, min_refetch: 1h }}\n"
+    ));
+    let t1 = k1.token(k1.good());
+    assert!(check(&a, &t1).await.is_ok());
+    assert_eq!(a.cached(), 1);
+    let generation = a.remote().keys().generation();
+    // A refresh that brings the same document keeps the key set, so the entry stays usable.
+    a.remote().fetch_now().await;
+    assert_eq!(a.remote().keys().generation(), generation);
+    assert!(check(&a, &t1).await.is_ok());
+    // k1 is revoked: the endpoint now serves k2 only. After the next refresh a token
+    // verified (and cached) with k1 is refused at once, not when its entry ages out.
+    *body.lock() = Some(json!({"keys": [k2.key.public_jwk]}).to_string());
+    let before = hits.load(Ordering::SeqCst);
+    a.remote().fetch_now().await;
+    assert_eq!(hits.load(Ordering::SeqCst), before + 1);
+    assert_ne!(a.remote().keys().generation(), generation);
+    assert_eq!(check(&a, &t1).await, Err(JwtError::UnknownKid.into()));
+    assert!(check(&a, &k2.token(k2.good())).await.is_ok());
+    // k1 comes back (a rollback): its tokens verify again, against the new set.
+    *body.lock() = Some(json!({"keys": [k1.key.public_jwk, k2.key.public_jwk]}).to_string());
+    a.remote().fetch_now().await;
+    assert!(check(&a, &t1).await.is_ok());
+}
+
+#[tokio::test]
+async fn api_keys_still_work_beside_cached_jwts() {
+    let m = Minted::new();
+    let key = "mk_live_beside_jwt";
+    let a = m.auth(&format!(
+        "api_keys:\n  - hash: {}\n    subject: ci-bot\n",
+        hex::encode(apikey::hash(key))
+    ));
+    let t = m.token(m.good());
+    assert_eq!(check(&a, &t).await.unwrap().unwrap().subject, "alice");
+    assert_eq!(check(&a, &t).await.unwrap().unwrap().subject, "alice");
+    assert_eq!(check(&a, key).await.unwrap().unwrap().subject, "ci-bot");
+    assert_eq!(check(&a, "mk_live_other").await, Err(AuthError::UnknownApiKey));
+    assert_eq!(a.cached(), 1, "API keys are not held in the token cache");
+}

@@ -301,3 +301,147 @@ fn unknown_fields_are_rejected() {
     assert!(serde_yaml_ng::from_str::<Vec<RuleSpec>>("- allow: { tool: [\"a:b\"] }\n").is_err());
     assert!(serde_yaml_ng::from_str::<Vec<RuleSpec>>("- alow: { tools: [\"a:b\"] }\n").is_err());
 }
+
+/// [`Policy::visible`] by trying every rule in order: the reference for the index.
+fn visible_linear(p: &Policy, identity: Option<&Identity>, kind: Kind, target: &str, name: &str) -> bool {
+    let req = Request {
+        identity,
+        kind,
+        method: kind.call_method(),
+        target,
+        name,
+        args: None,
+    };
+    let mut allow = false;
+    for rule in &p.rules {
+        if !rule.covers(kind, target, name) {
+            continue;
+        }
+        let cond = rule.condition(&req);
+        match rule.effect {
+            Effect::Deny if cond == Cond::Yes => return false,
+            Effect::Allow if cond != Cond::No => allow = true,
+            _ => {}
+        }
+    }
+    allow || p.default_allow
+}
+
+#[test]
+fn the_index_finds_literal_glob_and_any_target_rules_in_file_order() {
+    let p = policy(
+        r#"
+- name: first-allow
+  allow: { tools: ["fx:echo", "fx:echo"] }
+  when: { claims: { sub: me } }
+- name: glob-deny
+  deny: { tools: ["fx:ec*"] }
+  when: { claims: { sub: eve } }
+- name: any-deny
+  deny: { tools: ["*:echo"] }
+  when: { claims: { sub: mallory } }
+- name: second-allow
+  allow: { tools: ["f*:e*"] }
+- name: other-target
+  allow: { tools: ["fy:zap"] }
+"#,
+        false,
+    );
+    let me = who(json!({"sub": "me"}));
+    let eve = who(json!({"sub": "eve"}));
+    let mallory = who(json!({"sub": "mallory"}));
+    let bob = who(json!({"sub": "bob"}));
+    let d = |id: &Identity, t: &'static str, n: &'static str| {
+        let d = p.decide(&tool(Some(id), t, n, None));
+        (d.allowed, d.rule.to_string())
+    };
+    assert_eq!(d(&me, "fx", "echo"), (true, "first-allow".into()));
+    assert_eq!(d(&bob, "fx", "echo"), (true, "second-allow".into()));
+    assert_eq!(d(&eve, "fx", "echo"), (false, "glob-deny".into()));
+    assert_eq!(d(&mallory, "fx", "echo"), (false, "any-deny".into()));
+    assert_eq!(d(&mallory, "fy", "echo"), (false, "any-deny".into()));
+    assert_eq!(d(&bob, "fy", "echo"), (true, "second-allow".into()));
+    assert_eq!(d(&bob, "fy", "zap"), (true, "other-target".into()));
+    assert_eq!(d(&bob, "fx", "zap"), (false, "default".into()));
+    assert_eq!(d(&bob, "fz", "x"), (false, "default".into()));
+    // Kinds have indexes of their own: a tool rule says nothing about a prompt.
+    let prompt = Request {
+        kind: Kind::Prompt,
+        method: "prompts/get",
+        ..tool(Some(&me), "fx", "echo", None)
+    };
+    assert_eq!(&*p.decide(&prompt).rule, "default");
+    assert!(!p.visible(Some(&eve), Kind::Tool, "fx", "echo"));
+    assert!(p.visible(Some(&bob), Kind::Tool, "fx", "echo"));
+    assert!(!p.visible(Some(&bob), Kind::Prompt, "fx", "echo"));
+}
+
+mod index_agrees {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    const PATTERNS: [&str; 8] = ["a:x", "a:*", "a:x*", "*:x", "b:y", "*", "*:*y", "b*:x"];
+    const SUBJECTS: [&str; 3] = ["u1", "u2", "u3"];
+
+    fn rule_yaml(i: usize, deny: bool, pats: &[usize], kind: &str, when: Option<usize>) -> String {
+        let list: Vec<String> = pats.iter().map(|p| format!("\"{}\"", PATTERNS[*p])).collect();
+        let mut y = format!(
+            "- name: r{i}\n  {}: {{ {kind}: [{}] }}\n",
+            if deny { "deny" } else { "allow" },
+            list.join(", ")
+        );
+        if let Some(s) = when {
+            y.push_str(&format!("  when: {{ claims: {{ sub: {} }} }}\n", SUBJECTS[s]));
+        }
+        y
+    }
+
+    fn arb_rule() -> impl Strategy<Value = (bool, Vec<usize>, bool, Option<usize>)> {
+        (
+            any::<bool>(),
+            proptest::collection::vec(0..PATTERNS.len(), 1..4),
+            any::<bool>(),
+            proptest::option::of(0..SUBJECTS.len()),
+        )
+    }
+
+    proptest! {
+        // Whatever the rules, the indexed decision is the one of trying every rule in order:
+        // same verdict and same deciding rule, for calls and for listings.
+        #[test]
+        fn with_the_linear_scan(
+            rules in proptest::collection::vec(arb_rule(), 0..12),
+            default_allow in any::<bool>(),
+            sub in 0..SUBJECTS.len() + 1,
+            target in prop::sample::select(vec!["a", "b", "bb", "c"]),
+            name in prop::sample::select(vec!["x", "xy", "y", "zy", "z"]),
+        ) {
+            let mut yaml = String::new();
+            for (i, (deny, pats, prompt, when)) in rules.iter().enumerate() {
+                yaml.push_str(&rule_yaml(i, *deny, pats, if *prompt { "prompts" } else { "tools" }, *when));
+            }
+            if yaml.is_empty() {
+                yaml.push_str("[]");
+            }
+            let p = policy(&yaml, default_allow);
+            let id = SUBJECTS.get(sub).map(|s| who(json!({ "sub": s })));
+            for kind in [Kind::Tool, Kind::Prompt] {
+                let req = Request {
+                    identity: id.as_ref(),
+                    kind,
+                    method: kind.call_method(),
+                    target,
+                    name,
+                    args: None,
+                };
+                prop_assert_eq!(p.decide(&req), p.decide_linear(&req));
+                prop_assert_eq!(
+                    p.visible(id.as_ref(), kind, target, name),
+                    visible_linear(&p, id.as_ref(), kind, target, name)
+                );
+            }
+        }
+    }
+}

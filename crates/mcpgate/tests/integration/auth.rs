@@ -396,6 +396,47 @@ async fn jwt_identities_from_a_minted_key() {
     assert!(challenge(&resp).contains("error=\"invalid_token\""));
 }
 
+#[tokio::test]
+async fn a_reload_that_replaces_the_jwks_ends_cached_tokens_of_the_old_key() {
+    let old_key = mcpgate_auth::mint::generate_es256().unwrap();
+    let new_key = mcpgate_auth::mint::generate_es256().unwrap();
+    let yaml = |jwk: &Value| {
+        config(
+            &format!(
+                "auth:\n  jwt:\n    issuers: [test]\n    audiences: [gw]\n    jwks: {{inline: {jwk}}}\npolicies:\n  - allow: {{tools: [\"ex:echo\"]}}\n"
+            ),
+            &[stdio_target("ex", &[], "")],
+        )
+    };
+    let token = |key: &mcpgate_auth::mint::GeneratedKey| {
+        let c = mcpgate_auth::mint::claims("me", "test", &["gw".into()], 3600, None);
+        mcpgate_auth::mint::sign_es256(&key.private_pem, None, &c).unwrap()
+    };
+    let gw = Gateway::start(&yaml(&old_key.public_jwk)).await;
+    let me = Authed::new(&gw, Some(&token(&old_key))).init().await;
+    // Verified, then served from the verified-token cache.
+    for _ in 0..2 {
+        assert_eq!(
+            me.call("echo", json!({"message": "k1"})).await["result"]["content"][0]["text"],
+            "k1"
+        );
+    }
+    let mut new = mcpgate_config::Config::from_str(&yaml(&new_key.public_jwk), "new.yaml", false).unwrap();
+    new.listen.address = gw.core.config().listen.address;
+    gw.core.reload(new);
+    // The old key is gone: its token is refused on the very next request, cached or not.
+    let resp = me
+        .post(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "k1"}}}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&resp).contains("error=\"invalid_token\""));
+    let fresh = Authed::new(&gw, Some(&token(&new_key))).init().await;
+    assert_eq!(
+        fresh.call("echo", json!({"message": "k2"})).await["result"]["content"][0]["text"],
+        "k2"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_filtering_is_reapplied_when_an_upstream_list_changes() {
     let policies = r#"policies:
