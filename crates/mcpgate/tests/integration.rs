@@ -43,3 +43,5 @@ mod server_requests;
 mod tracing;
 #[path = "integration/traffic.rs"]
 mod traffic;
+#[path = "integration/xheader.rs"]
+mod xheader;
