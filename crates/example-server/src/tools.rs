@@ -441,6 +441,9 @@ struct CallParams<'a> {
     arguments: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "_meta")]
     meta: Option<Meta<'a>>,
+    /// 2026-07-28 retries only.
+    #[serde(borrow, default, rename = "requestState")]
+    request_state: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -553,8 +556,15 @@ pub async fn call(ctx: &Ctx, msg: &Incoming, id: &str) -> Option<Msg> {
     if !opts.call_delay.is_zero() {
         tokio::time::sleep(opts.call_delay).await;
     }
-    if ctx.meta.is_some() && crate::mrtr::is_mrtr_tool(&name) {
-        return crate::mrtr::call(ctx, msg, id).await;
+    if ctx.meta.is_some() {
+        if crate::mrtr::is_mrtr_tool(&name) {
+            return crate::mrtr::call(ctx, msg, id).await;
+        }
+        if params.request_state.is_some() {
+            // 2026-07-28: only the multi-round-trip tools issue states; any other is forged.
+            let e = RpcError::invalid_params(format!("Unknown requestState: {name} never asks for input"));
+            return Some(Msg::response(jsonrpc::error(Some(id), &e)));
+        }
     }
     if name == "echo_meta" {
         #[derive(Deserialize)]

@@ -457,6 +457,19 @@ async fn sampling_round_trip_and_request_state_checks() {
     assert_eq!(error_code(&c.post(&b).await), -32602);
     let b = c.body("tools/call", retry("forged-state", &args), caps.clone());
     assert_eq!(error_code(&c.post(&b).await), -32602);
+    // A state on a tool that never asks for input is not one this server issued either.
+    let b = c.body(
+        "tools/call",
+        json!({"name":"echo","arguments":{"message":"m"},"requestState":state}),
+        json!({}),
+    );
+    assert_eq!(error_code(&c.post(&b).await), -32602);
+    let b = c.body(
+        "resources/read",
+        json!({"uri":"example://readme","requestState":"x"}),
+        json!({}),
+    );
+    assert_eq!(error_code(&c.post(&b).await), -32602);
     let (_, state) = input_required(&c.call("sample", args.clone(), caps.clone()).await);
     let b = c.body("tools/call", retry(&state, &json!({"prompt": "other"})), caps.clone());
     let r = c.post(&b).await;
