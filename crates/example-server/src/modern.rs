@@ -250,6 +250,7 @@ pub fn method_not_found(msg: &Incoming) -> RpcError {
 pub fn runs_inline(shared: &Shared, msg: &Incoming) -> bool {
     match msg.method() {
         Some(Method::SubscriptionsListen) => false,
+        Some(Method::ServerDiscover) => shared.opts.slow_start().is_zero(),
         Some(Method::ToolsCall) => shared.runs_inline(msg),
         _ => true,
     }
@@ -327,7 +328,15 @@ pub async fn handle(ctx: &Ctx, msg: &Incoming) -> Option<Msg> {
         return Some(Msg::response(jsonrpc::error(Some(id), &e)));
     }
     match method {
-        Method::ServerDiscover => Some(Msg::response(discover(&ctx.shared, id))),
+        Method::ServerDiscover => {
+            // The slow-start fault delays the first thing a modern client asks, as it delays
+            // `initialize` for a session-based one.
+            let delay = ctx.shared.opts.slow_start();
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Some(Msg::response(discover(&ctx.shared, id)))
+        }
         Method::SubscriptionsListen => listen::listen(ctx, msg, id).await,
         Method::PromptsGet | Method::ResourcesRead if has_request_state(msg) => {
             // This server never asks for input on these, so any state is not one it issued.

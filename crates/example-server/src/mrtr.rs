@@ -243,37 +243,14 @@ fn next_step(id: &str, tool: &str, args: &Value, answers: &Map<String, Value>) -
         },
         _ => {
             let question = arg_str(args, "question")?;
-            let rounds = match args.get("rounds") {
-                None | Some(Value::Null) => 1,
-                Some(v) => v
-                    .as_u64()
-                    .filter(|n| (1..=2).contains(n))
-                    .ok_or_else(|| ToolError::InvalidArguments("Invalid arguments: rounds must be 1 or 2".into()))?,
-            };
+            let rounds = tools::elicit_rounds(args.get("rounds"))?;
             let Some(first) = answers.get("elicit") else {
                 return ask("elicit", "elicitation/create", tools::elicit_params(question, true));
             };
             let mut out = tools::elicit_outcome(first)?;
             if rounds == 2 {
                 let Some(second) = answers.get("confirm") else {
-                    let answer = first
-                        .get("content")
-                        .and_then(|c| c.get("answer"))
-                        .map(|a| a.to_string())
-                        .unwrap_or_else(|| "nothing".into());
-                    return ask(
-                        "confirm",
-                        "elicitation/create",
-                        json!({
-                            "mode": "form",
-                            "message": format!("You answered {answer}. Is that final?"),
-                            "requestedSchema": {
-                                "type": "object",
-                                "properties": { "confirm": { "type": "boolean", "title": "Confirm" } },
-                                "required": ["confirm"]
-                            }
-                        }),
-                    );
+                    return ask("confirm", "elicitation/create", tools::confirm_params(first, true));
                 };
                 out["confirm"] = tools::elicit_outcome(second)?;
             }

@@ -178,7 +178,7 @@ fn builtin_definitions(blob: bool, echo_meta: bool, modern: bool) -> Vec<Value> 
         if let Some(elicit) = v.iter_mut().find(|d| d["name"] == "elicit") {
             elicit["inputSchema"]["properties"]["rounds"] = json!({
                 "type": "integer", "minimum": 1, "maximum": 2, "default": 1,
-                "description": "2026-07-28 requests only: 2 asks a second question (confirm) after the answer."
+                "description": "2 asks a second question (confirm) after the answer (--era modern|dual)."
             });
             elicit["outputSchema"]["properties"]["confirm"] =
                 json!({ "type": "object", "description": "The confirmation round's {action, content} (rounds 2)." });
@@ -876,18 +876,66 @@ async fn elicit(ctx: &Ctx, id: &str, raw: Option<&RawValue>) -> ToolResult {
     #[derive(Deserialize)]
     struct A {
         question: String,
+        /// Offered (and read) only by `--era modern|dual` servers.
+        #[serde(default)]
+        rounds: Option<Value>,
     }
     let a: A = args(raw)?;
-    let params = elicit_params(&a.question, ctx.version >= Version::V2025_11_25);
-    let reply = client_request(
-        ctx,
-        "elicitation/create",
-        &params,
-        caps::ELICIT_FORM,
-        "elicitation (form mode)",
-    )
-    .await?;
-    Ok(structured_result(id, &elicit_outcome(&reply)?))
+    let with_mode = ctx.version >= Version::V2025_11_25;
+    let rounds = if ctx.shared.opts.era.modern() {
+        elicit_rounds(a.rounds.as_ref())?
+    } else {
+        1
+    };
+    let params = elicit_params(&a.question, with_mode);
+    let ask = |params| {
+        client_request(
+            ctx,
+            "elicitation/create",
+            params,
+            caps::ELICIT_FORM,
+            "elicitation (form mode)",
+        )
+    };
+    let reply = ask(&params).await?;
+    let mut out = elicit_outcome(&reply)?;
+    if rounds == 2 {
+        let second = ask(&confirm_params(&reply, with_mode)).await?;
+        out["confirm"] = elicit_outcome(&second)?;
+    }
+    Ok(structured_result(id, &out))
+}
+
+/// The `rounds` argument of `elicit`: 1 (default) or 2.
+pub fn elicit_rounds(v: Option<&Value>) -> Result<u64, ToolError> {
+    match v {
+        None | Some(Value::Null) => Ok(1),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=2).contains(n))
+            .ok_or_else(|| ToolError::InvalidArguments("Invalid arguments: rounds must be 1 or 2".into())),
+    }
+}
+
+/// The second (confirmation) question of `elicit` with `rounds: 2`, quoting the first answer.
+pub fn confirm_params(first: &Value, with_mode: bool) -> Value {
+    let answer = first
+        .get("content")
+        .and_then(|c| c.get("answer"))
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "nothing".into());
+    let mut params = json!({
+        "message": format!("You answered {answer}. Is that final?"),
+        "requestedSchema": {
+            "type": "object",
+            "properties": { "confirm": { "type": "boolean", "title": "Confirm" } },
+            "required": ["confirm"]
+        }
+    });
+    if with_mode {
+        params["mode"] = json!("form");
+    }
+    params
 }
 
 /// The `elicitation/create` params of `elicit` (`mode: "form"` from 2025-11-25 on).

@@ -1018,3 +1018,47 @@ async fn the_binary_takes_era_and_ttl_flags() {
     c.close_input().await;
     assert_eq!(c.exit_code().await, Some(0));
 }
+
+#[tokio::test]
+async fn stdio_dual_session_gets_two_elicitations_for_two_rounds() {
+    let (_server, mut c, _t) = in_process(Era::Dual);
+    c.initialize("2025-11-25", json!({"elicitation": {}})).await;
+    let id = c
+        .start(
+            "tools/call",
+            json!({"name":"elicit","arguments":{"question":"Colour?","rounds":2}}),
+        )
+        .await;
+    let first = c.next().await;
+    assert_eq!(first["method"], "elicitation/create");
+    assert_eq!(first["params"]["message"], "Colour?");
+    c.send(&json!({"jsonrpc":"2.0","id":first["id"],"result":{"action":"accept","content":{"answer":"red"}}}))
+        .await;
+    let second = c.next().await;
+    assert_eq!(second["method"], "elicitation/create");
+    assert!(second["params"]["message"].as_str().unwrap().contains("red"));
+    assert_eq!(
+        second["params"]["requestedSchema"]["properties"]["confirm"]["type"],
+        "boolean"
+    );
+    c.send(&json!({"jsonrpc":"2.0","id":second["id"],"result":{"action":"decline"}}))
+        .await;
+    let r = c.wait_for(id).await;
+    assert_eq!(
+        r["result"]["structuredContent"],
+        json!({"action":"accept","content":{"answer":"red"},"confirm":{"action":"decline"}})
+    );
+    // The session-based answer has no resultType; rounds 3 is invalid arguments (a tool error).
+    assert!(r["result"].get("resultType").is_none());
+    let r = c.call("elicit", json!({"question":"x","rounds":3})).await;
+    assert_eq!(r["result"]["isError"], true);
+}
+
+#[tokio::test]
+async fn slow_start_delays_discover() {
+    let mut c = LineClient::spawn(&["--era", "modern", "--fault", "slow-start:300"]);
+    let t = Instant::now();
+    let d = c.request("server/discover", with_meta(json!({}), json!({}))).await;
+    assert!(d["result"].is_object());
+    assert!(t.elapsed() >= Duration::from_millis(300));
+}
