@@ -145,6 +145,7 @@ impl Merged {
             full_result,
             runtime: 0,
             xheaders: Default::default(),
+            xheader_rejected: Vec::new(),
         }
     }
 }

@@ -907,6 +907,7 @@ impl Inner {
             .collect();
         let mut merged = lists::merge(kind, &rt.targets, per_target, &rt.config.naming.separator, rt.prefix);
         merged.runtime = rt.generation;
+        self.note_xheader_rejections(rt, &merged);
         let merged = Arc::new(merged);
         let current = self.runtime.load().generation == rt.generation;
         if complete && current && self.merged_generation[i].load(Ordering::Acquire) == generation {

@@ -44,6 +44,9 @@ pub(crate) struct Merged {
     /// (read once here, so a stateless `tools/call` checks its `Mcp-Param-*` headers with
     /// one lookup; tools whose annotations are invalid are not in the list at all).
     pub xheaders: HashMap<Arc<str>, Arc<[HeaderParam]>>,
+    /// Tools only, per target (`None` when the target was left out): how many of its tools
+    /// were left out for invalid `x-mcp-header` annotations (for the metric).
+    pub xheader_rejected: Vec<Option<usize>>,
 }
 
 /// Builds a merged list from each target's items (`None` for targets left out).
@@ -61,6 +64,7 @@ pub(crate) fn merge(
     let mut also: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
     let mut collisions: HashMap<(usize, usize), (usize, String)> = HashMap::new();
     let mut xheaders: HashMap<Arc<str>, Arc<[HeaderParam]>> = HashMap::new();
+    let mut xheader_rejected: Vec<Option<usize>> = vec![None; targets.len()];
     let key_field = match kind {
         ListKind::Tools | ListKind::Prompts => "name",
         ListKind::Resources => "uri",
@@ -69,6 +73,9 @@ pub(crate) fn merge(
     for (ti, list) in per_target.into_iter().enumerate() {
         let Some(list) = list else { continue };
         let t = &targets[ti];
+        if kind == ListKind::Tools {
+            xheader_rejected[ti] = Some(0);
+        }
         for item in list.iter() {
             // One pass over the item: its key, and where the key's value lies for renaming.
             let Some((key, key_range)) = mcpgate_proto::raw::member_range(item, key_field)
@@ -88,6 +95,9 @@ pub(crate) fn merge(
                     Ok(p) => p,
                     Err(e) => {
                         tracing::warn!(target = %t.name(), tool = key, reason = %e, "Left out a tool whose x-mcp-header annotations are invalid.");
+                        if let Some(n) = &mut xheader_rejected[ti] {
+                            *n += 1;
+                        }
                         continue;
                     }
                 }
@@ -151,6 +161,7 @@ pub(crate) fn merge(
         full_result,
         runtime: 0,
         xheaders,
+        xheader_rejected,
     }
 }
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use mcpgate_auth::{Identity, Kind};
 use mcpgate_proto::xheader::HeaderParam;
 
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Inner, Runtime};
+use crate::lists::Merged;
 use crate::target::ListKind;
 
 impl Gateway {
@@ -30,5 +31,18 @@ impl Gateway {
             }
         }
         Some(params)
+    }
+}
+
+impl Inner {
+    /// Reports, per target, how many tools a freshly built merged tool list left out for
+    /// invalid annotations (`mcpgate_tools_rejected`). Targets left out of the list keep their
+    /// last value.
+    pub(crate) fn note_xheader_rejections(&self, rt: &Runtime, merged: &Merged) {
+        for (t, n) in rt.targets.iter().zip(&merged.xheader_rejected) {
+            if let Some(n) = n {
+                self.telemetry.metrics().tools_rejected(t.name(), *n);
+            }
+        }
     }
 }

@@ -216,6 +216,8 @@ struct Families {
     // ---- operations (issue 4) ----
     limit_rejections: Family<LimitLabel, Counter>,
     crash_loop: Family<TargetLabel, Gauge>,
+    // ---- MCP 2026-07-28 (issue 6) ----
+    tools_rejected: Family<TargetLabel, Gauge>,
 }
 
 /// The gateway's Prometheus metrics. Every method is cheap and returns at once when metrics
@@ -257,6 +259,7 @@ impl Metrics {
             circuit_open: Family::default(),
             limit_rejections: Family::default(),
             crash_loop: Family::default(),
+            tools_rejected: Family::default(),
         };
         let f = &families;
         registry.register(
@@ -375,6 +378,11 @@ impl Metrics {
             "target_crash_loop",
             "1 while the target is in a crash loop (too many failures within supervision.crash_loop_window; restarts are spaced by crash_loop_backoff), else 0",
             f.crash_loop.clone(),
+        );
+        registry.register(
+            "tools_rejected",
+            "Tools left out of the merged tools/list because their x-mcp-header annotations are invalid (MCP 2026-07-28), by target, as of the latest list",
+            f.tools_rejected.clone(),
         );
         let access_log_dropped = Counter::default();
         registry.register(
@@ -578,6 +586,7 @@ impl Metrics {
             f.circuit_open.remove(&label);
             f.crash_loop.remove(&label);
             f.upstream_sessions.remove(&label);
+            f.tools_rejected.remove(&label);
         }
     }
 
@@ -661,6 +670,19 @@ impl Metrics {
                 .crash_loop
                 .get_or_create(&target_label(target))
                 .set(looping as i64);
+        }
+    }
+
+    /// The latest merged `tools/list` left out `count` of `target`'s tools because their
+    /// `x-mcp-header` annotations are invalid (0 removes the series).
+    pub fn tools_rejected(&self, target: &Arc<str>, count: usize) {
+        if self.enabled {
+            let label = target_label(target);
+            if count == 0 {
+                self.families.tools_rejected.remove(&label);
+            } else {
+                self.families.tools_rejected.get_or_create(&label).set(count as i64);
+            }
         }
     }
 

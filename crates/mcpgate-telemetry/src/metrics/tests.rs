@@ -120,6 +120,9 @@ fn exposition_snapshot() {
     m.auth_failure("missing");
     m.authorization_denied(&t, "tool");
     m.list_merge_failed("tools/list", &Arc::from("notes"));
+    m.tools_rejected(&t, 2);
+    m.tools_rejected(&Arc::from("notes"), 1);
+    m.tools_rejected(&Arc::from("notes"), 0);
     m.rate_limited("identity");
     m.rate_limited("concurrency");
     m.upstream_retry(&t);

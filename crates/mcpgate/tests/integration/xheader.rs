@@ -165,6 +165,17 @@ async fn tools_with_invalid_annotations_are_not_listed_or_callable() {
         assert_eq!(e["code"], -32602, "{t}: {e}");
     }
     assert_eq!(fx.stats().tool_calls(), before);
+
+    // Operators see how many tools each target lost this way.
+    let resp = within(
+        "GET /metrics",
+        http_client().get(format!("{}/metrics", gw.base())).send(),
+    )
+    .await
+    .expect("scraped");
+    let text = resp.text().await.expect("a body");
+    let line = format!("mcpgate_tools_rejected{{target=\"h\"}} {}", INVALID.len());
+    assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
