@@ -45,9 +45,9 @@ pub struct HeaderParam {
 /// pointer of the annotated schema within `inputSchema`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidAnnotation {
-    /// The tool has no `inputSchema` object to read.
-    #[error("inputSchema is not a JSON object")]
-    NotAnObject,
+    /// The `inputSchema` could not be read as JSON.
+    #[error("inputSchema is not valid JSON")]
+    NotJson,
     /// The annotation's value is not a JSON string.
     #[error("`x-mcp-header` at {at:?} is not a string")]
     NotString { at: String },
@@ -124,9 +124,12 @@ pub fn header_params(input_schema: &RawJson) -> Result<Vec<HeaderParam>, Invalid
     if !may_hold_annotation(input_schema.as_bytes()) {
         return Ok(Vec::new());
     }
-    let schema: Value = serde_json::from_slice(input_schema.as_bytes()).map_err(|_| InvalidAnnotation::NotAnObject)?;
+    let schema: Value = serde_json::from_slice(input_schema.as_bytes()).map_err(|_| InvalidAnnotation::NotJson)?;
     let Value::Object(root) = &schema else {
-        return Err(InvalidAnnotation::NotAnObject);
+        // Not an object schema (an invalid tool, but not for this reason): it has no
+        // properties, so any annotation inside it is unreachable.
+        walk_unreachable(&schema, &mut String::from("#"), false)?;
+        return Ok(Vec::new());
     };
     let mut out: Vec<(HeaderParam, String)> = Vec::new();
     let mut path = Vec::new();

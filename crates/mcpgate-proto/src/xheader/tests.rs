@@ -259,11 +259,15 @@ fn errors_say_where() {
 }
 
 #[test]
-fn schema_that_is_not_an_object_is_invalid_when_annotated() {
-    assert_eq!(
-        header_params(&RawJson::from_static("[\"x-mcp-header\"]")),
-        Err(InvalidAnnotation::NotAnObject)
-    );
+fn schemas_that_are_not_objects_have_no_parameters() {
+    // Only an annotation key inside makes them invalid (it cannot be on a property).
+    assert_eq!(header_params(&RawJson::from_static("[\"x-mcp-header\"]")), Ok(vec![]));
+    assert_eq!(header_params(&RawJson::from_static("\"caf\\u00e9\"")), Ok(vec![]));
+    assert_eq!(header_params(&RawJson::from_static("true")), Ok(vec![]));
+    assert!(matches!(
+        header_params(&RawJson::from_static("[{\"x-mcp-header\": \"A\"}]")),
+        Err(InvalidAnnotation::Unreachable { .. })
+    ));
 }
 
 // ---- value encoding ----
