@@ -60,12 +60,22 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) -> std::io::Resul
     let conns = CancellationToken::new();
     let _close_all = conns.clone().drop_guard();
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(
-            name = %shared.opts.name,
-            %addr,
-            stateless = shared.opts.stateless,
-            "The example MCP server is ready on http://{addr}{MCP_PATH} (legacy SSE at {SSE_PATH})."
-        );
+        if shared.opts.era == Era::Modern {
+            tracing::info!(
+                name = %shared.opts.name,
+                %addr,
+                era = %shared.opts.era,
+                "The example MCP server is ready on http://{addr}{MCP_PATH} (MCP 2026-07-28 only)."
+            );
+        } else {
+            tracing::info!(
+                name = %shared.opts.name,
+                %addr,
+                stateless = shared.opts.stateless,
+                era = %shared.opts.era,
+                "The example MCP server is ready on http://{addr}{MCP_PATH} (legacy SSE at {SSE_PATH})."
+            );
+        }
     }
     loop {
         let (stream, _) = tokio::select! {

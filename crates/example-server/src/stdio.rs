@@ -40,7 +40,7 @@ where
     let tracker = TaskTracker::new();
     tracing::info!(
         name = %shared.opts.name,
-        versions = ?crate::SUPPORTED_VERSIONS,
+        versions = ?versions(&shared),
         "The example MCP server is ready on stdio."
     );
 
@@ -74,6 +74,15 @@ where
     match writer_task.await {
         Ok(r) => r.map_err(ServeError::Io),
         Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
+    }
+}
+
+/// The protocol versions served, for the ready line.
+fn versions(shared: &Shared) -> Vec<&'static str> {
+    if shared.opts.era.modern() {
+        modern::supported_versions(shared.opts.era)
+    } else {
+        crate::SUPPORTED_VERSIONS.to_vec()
     }
 }
 
