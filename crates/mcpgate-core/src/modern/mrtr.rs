@@ -158,11 +158,17 @@ pub(crate) async fn call(
     let held = &gw.inner.modern.mrtr;
     let call = match member(&params, "requestState") {
         None => {
-            // A new call (inputResponses without requestState answer nothing the gateway
-            // asked: they are ignored).
+            // A new call. inputResponses without requestState answer nothing the gateway
+            // asked: for a session-based upstream they are dropped. A 2026-07-28 upstream may
+            // ask for input without a requestState (it is optional), so its retry goes to it
+            // with the client's inputResponses.
             let session = gw.inner.ephemeral_session(&meta, identity);
             let (tx, events) = mpsc::channel(64);
-            let upstream_msg = strip_modern_params(msg);
+            let upstream_msg = if responses.is_some() && routed_to_stateless(gw, msg.method(), &subject).await {
+                super::strip_modern_meta(msg)
+            } else {
+                strip_modern_params(msg)
+            };
             let (g, s) = (gw.clone(), session.clone());
             let task = tokio::spawn(async move { g.handle(&s, upstream_msg, Some(tx)).await });
             Call {
