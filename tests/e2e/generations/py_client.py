@@ -137,7 +137,7 @@ def good(result: types.CallToolResult, *needles: str) -> bool:
 # ---- the checks -------------------------------------------------------------------------------------
 
 EXPECTED_TOOLS = {
-    "py_echo", "py_ask_name", "py_ask_llm", "py_log_progress", "py_add_tool",
+    "py_echo", "py_ask_name", "py_ask_llm", "py_list_roots", "py_log_progress", "py_add_tool",
     "pyst_echo", "pyst_ask_name",
     "ts_echo", "ts_ask_color", "ts_log_progress",
     "tsio_echo", "tsio_ask_color", "tsio_log_progress",
@@ -159,6 +159,11 @@ async def tool_checks(call: Callable[..., Awaitable[types.CallToolResult]], era:
         "py: sampling answered by this client reaches the tool",
         lambda: call("py_ask_llm", {"q": "6*7?"}),
         lambda r: good(r, "python heard: answer to 6*7?"),
+    )
+    await attempt(
+        "py: roots answered by this client reach the tool",
+        lambda: call("py_list_roots", {}),
+        lambda r: good(r, "roots: file:///e2e/generations"),
     )
     progress: list[float] = []
 

@@ -13,6 +13,7 @@ Its tools ask for input the SDK's dual-era way (`Resolve` + `Elicit`/`Sample`): 
   echo(text)       -> "py:<text>"
   ask_name()       elicits {"name": str}, then -> "Hello, <name>! (from python)"
   ask_llm(q)       samples the client's LLM with q, then -> "python heard: <answer>"
+  list_roots()     asks for the client's roots, then -> "roots: <uri>, <uri>"
   log_progress(n)  n progress notifications and one info log, then -> "py logged <n>"
   add_tool(name)   registers a tool and announces tools/list_changed (both generations)
 
@@ -35,7 +36,7 @@ from pydantic import BaseModel
 
 import mcp.types as types
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.resolve import Elicit, Resolve, Sample
+from mcp.server.mcpserver.resolve import Elicit, ListRoots, Resolve, Sample
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 # Sampling and logging are deprecated in 2026-07-28 but still part of it; they are tested on purpose.
@@ -72,6 +73,15 @@ def ask_llm_tool(q: str, answer: Annotated[types.CreateMessageResult, Resolve(as
     content = answer.content if isinstance(answer.content, list) else [answer.content]
     text = " ".join(c.text for c in content if isinstance(c, types.TextContent))
     return f"python heard: {text}"
+
+
+def ask_roots() -> ListRoots:
+    return ListRoots()
+
+
+@mcp.tool(name="list_roots", description="Asks for the client's roots and lists them")
+def list_roots_tool(roots: Annotated[types.ListRootsResult, Resolve(ask_roots)]) -> str:
+    return "roots: " + ", ".join(str(r.uri) for r in roots.roots)
 
 
 @mcp.tool(name="log_progress", description="Reports n progress steps and logs one info message")

@@ -16,7 +16,7 @@ const sdkRoot = path.join(peers, "node/node_modules/@modelcontextprotocol/sdk/di
 const load = (rel) => import(pathToFileURL(path.join(sdkRoot, rel)).href);
 const { Client } = await load("client/index.js");
 const { StreamableHTTPClientTransport } = await load("client/streamableHttp.js");
-const { ElicitRequestSchema, CreateMessageRequestSchema } = await load("types.js");
+const { ElicitRequestSchema, CreateMessageRequestSchema, ListRootsRequestSchema } = await load("types.js");
 
 // The targets mcpgate speaks to session-based (generations.sh reads them from /readyz). The SDK
 // servers `ts` and `pyst` serve session-based HTTP without sessions, so through such a connection
@@ -59,7 +59,11 @@ const text = (r) => (r?.content ?? []).filter((b) => b.type === "text").map((b) 
 const good = (r, ...needles) => r?.isError !== true && needles.every((n) => text(r).includes(n));
 
 const asked = [];
-const client = new Client({ name: "ts-v1-e2e", version: "1" }, { capabilities: { elicitation: {}, sampling: {} } });
+const client = new Client({ name: "ts-v1-e2e", version: "1" }, { capabilities: { elicitation: {}, sampling: {}, roots: {} } });
+client.setRequestHandler(ListRootsRequestSchema, async () => {
+  asked.push("roots");
+  return { roots: [{ uri: "file:///e2e/ts-v1", name: "v1" }] };
+});
 client.setRequestHandler(ElicitRequestSchema, async (request) => {
   asked.push(`elicitation:${request.params.message}`);
   const props = request.params.requestedSchema?.properties ?? {};
@@ -89,6 +93,11 @@ await attempt(
   (r) => good(r, "python heard: v1 answer to 2+2?"),
 );
 await attempt(
+  "py: roots/list reaches this client and its answer the tool",
+  () => client.callTool({ name: "py_list_roots", arguments: {} }, undefined, opts),
+  (r) => good(r, "roots: file:///e2e/ts-v1"),
+);
+await attempt(
   "pyst (stateless HTTP): elicitation reaches this client and its answer the tool",
   () => client.callTool({ name: "pyst_ask_name", arguments: {} }, undefined, opts),
   (r) => good(r, "Hello, Linus! (from python)"),
@@ -105,7 +114,7 @@ await attempt(
 );
 check(
   "the questions arrived as server→client requests",
-  asked.includes("elicitation:What is your name?") && asked.includes("sampling:2+2?") && asked.includes("elicitation:Your favourite colour?"),
+  asked.includes("elicitation:What is your name?") && asked.includes("sampling:2+2?") && asked.includes("roots") && asked.includes("elicitation:Your favourite colour?"),
   asked,
 );
 await client.close();

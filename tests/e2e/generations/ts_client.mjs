@@ -100,6 +100,9 @@ function makeClient(capabilities) {
       return { role: "assistant", model: "e2e-ts", content: { type: "text", text: `ts answer to ${q}` } };
     });
   }
+  if (capabilities.roots) {
+    client.setRequestHandler("roots/list", async () => ({ roots: [{ uri: "file:///e2e/ts-client", name: "ts" }] }));
+  }
   client.setNotificationHandler("notifications/message", (n) => {
     logs.push(String(n.params.data));
   });
@@ -107,14 +110,14 @@ function makeClient(capabilities) {
 }
 
 const EXPECTED_TOOLS = [
-  "py_echo", "py_ask_name", "py_ask_llm", "py_log_progress", "py_add_tool",
+  "py_echo", "py_ask_name", "py_ask_llm", "py_list_roots", "py_log_progress", "py_add_tool",
   "pyst_echo", "pyst_ask_name",
   "ts_echo", "ts_ask_color", "ts_log_progress",
   "tsio_echo", "tsio_ask_color", "tsio_log_progress",
   "ev_echo", "ev_trigger-sampling-request", "md_convert_to_markdown", "ex_echo",
 ];
 
-const client = makeClient({ elicitation: {}, sampling: {} });
+const client = makeClient({ elicitation: {}, sampling: {}, roots: {} });
 await client.connect(new StreamableHTTPClientTransport(url));
 check("negotiated 2026-07-28", client.getNegotiatedProtocolVersion() === "2026-07-28", client.getNegotiatedProtocolVersion());
 check("era is modern", client.getProtocolEra() === "modern", client.getProtocolEra());
@@ -137,6 +140,11 @@ await attempt(
   "py: sampling answered by this client reaches the tool",
   () => call("py_ask_llm", { q: "capital of France?" }),
   (r) => good(r, "python heard: ts answer to capital of France?"),
+);
+await attempt(
+  "py: roots answered by this client reach the tool",
+  () => call("py_list_roots", {}),
+  (r) => good(r, "roots: file:///e2e/ts-client"),
 );
 const progress = [];
 await attempt(
