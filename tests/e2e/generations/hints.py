@@ -1,0 +1,126 @@
+"""Cache hints of merged results against the hints their 2026-07-28 contributors give.
+
+Asks each 2026-07-28 HTTP upstream of tests/e2e/generations.sh directly, then mcpgate, for
+`tools/list` and `server/discover` (raw 2026-07-28 requests, so the `ttlMs`/`cacheScope` members
+are seen as sent), and checks issue 6's rule for merged results: `ttlMs` never longer than the
+shortest contributor's, and `private` when a contributor's result is private (the spec: a private
+result MUST NOT be shared across authorization contexts, so nothing built from it may be public).
+Output contract as py_client.py: `ok`/`FAIL`/`XFAIL`/`XPASS` lines, then `N passed, M failed`.
+
+usage: python hints.py GATEWAY_MCP_URL NAME=UPSTREAM_MCP_URL...
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from typing import Any
+
+RESULTS: list[str] = []
+
+# Known gaps of mcpgate, by check name (static: nothing the gateway reports tells them apart).
+KNOWN_GAPS = {
+    "tools/list: merged ttlMs not longer than the shortest contributor's": (
+        "mcpgate computes merged list hints from its own default (60 s) and ignores the hints of "
+        "2026-07-28 upstreams"
+    ),
+    "tools/list: merged cacheScope private when a contributor's is": (
+        "mcpgate's merged cacheScope depends only on its own policy filtering, not on the upstreams'"
+    ),
+}
+
+
+def check(name: str, ok: bool, detail: object) -> None:
+    gap = KNOWN_GAPS.get(name)
+    status = ("XPASS" if ok else "XFAIL") if gap else ("ok  " if ok else "FAIL")
+    RESULTS.append(status.strip())
+    line = f"{status} {name}"
+    if status == "FAIL":
+        line += f": {detail}"
+    elif status == "XFAIL":
+        line += f" (known gap: {gap}; got: {detail})"
+    elif status == "XPASS":
+        line += f": passes now; remove it from KNOWN_GAPS in generations/hints.py ({gap})"
+    print(line, flush=True)
+
+
+def rpc(url: str, method: str) -> dict[str, Any]:
+    """One 2026-07-28 request; the result object (JSON or the response event of an SSE body)."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": method,
+        "params": {
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "hints-e2e", "version": "1"},
+            }
+        },
+    }
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2026-07-28",
+            "Mcp-Method": method,
+        },
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        text = response.read().decode()
+    candidates = [text] if text.lstrip().startswith("{") else [
+        line[5:].strip() for line in text.splitlines() if line.startswith("data:")
+    ]
+    for candidate in candidates:
+        message = json.loads(candidate)
+        if message.get("id") == 1:
+            if "result" not in message:
+                raise RuntimeError(f"{url} {method}: {message}")
+            return message["result"]
+    raise RuntimeError(f"{url} {method}: no response in {text[:300]}")
+
+
+def main(gateway: str, upstreams: list[str]) -> int:
+    contributors = dict(u.split("=", 1) for u in upstreams)
+    for method in ("tools/list", "server/discover"):
+        seen = {}
+        for name, url in contributors.items():
+            r = rpc(url, method)
+            seen[name] = (r.get("ttlMs"), r.get("cacheScope"))
+        merged = rpc(gateway, method)
+        got = (merged.get("ttlMs"), merged.get("cacheScope"))
+        print(f"# {method}: contributors {seen}, mcpgate {got}")
+        if method != "tools/list":
+            # server/discover is the gateway's own answer (its capabilities, not a merge of
+            # the upstreams' discover results): only well-formed hints are required.
+            check(
+                f"{method}: hints present and well-formed",
+                isinstance(got[0], int) and got[0] >= 0 and got[1] in ("public", "private"),
+                got,
+            )
+            continue
+        ttls = [t for t, _ in seen.values() if isinstance(t, int)]
+        shortest = min(ttls) if ttls else None
+        check(
+            f"{method}: merged ttlMs not longer than the shortest contributor's",
+            isinstance(got[0], int) and (shortest is None or got[0] <= shortest),
+            f"mcpgate ttlMs={got[0]}, shortest contributor {shortest} ({seen})",
+        )
+        any_private = any(scope == "private" for _, scope in seen.values())
+        check(
+            f"{method}: merged cacheScope private when a contributor's is",
+            got[1] == "private" if any_private else got[1] in ("public", "private"),
+            f"mcpgate cacheScope={got[1]} ({seen})",
+        )
+    failed = sum(1 for r in RESULTS if r in ("FAIL", "XPASS"))
+    passed = sum(1 for r in RESULTS if r == "ok")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2:]))
