@@ -235,7 +235,7 @@ fn xheader_definitions() -> Vec<Value> {
                 "tenant": { "type": "object", "properties": {
                     "id": { "type": "integer", "description": "The tenant.", "x-mcp-header": "Tenant-Id" } } },
                 "verbose": { "type": "boolean", "x-mcp-header": "Verbose" },
-                "note": { "type": ["string", "null"], "x-mcp-header": "Note" },
+                "note": { "type": "string", "description": "May be null (then no header is sent).", "x-mcp-header": "Note" },
                 "query": { "type": "string", "description": "Not mirrored." } } }),
         ),
         def(

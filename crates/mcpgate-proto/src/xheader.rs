@@ -13,8 +13,6 @@
 //! No I/O, no logging: what to do with an invalid tool or a mismatch is the caller's business
 //! (`mcpgate-core` drops such tools from merged lists, `mcpgate-http` answers -32020).
 
-use std::fmt::Write as _;
-
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
@@ -118,154 +116,180 @@ fn may_hold_annotation(json: &[u8]) -> bool {
     memchr::memmem::find(json, ANNOTATION.as_bytes()).is_some() || memchr::memmem::find(json, b"\\u").is_some()
 }
 
-/// The annotated parameters of an `inputSchema` (ordered by property name, level by level), or why its annotations
-/// are invalid.
+/// The annotated parameters of an `inputSchema` (ordered by property name, level by level),
+/// or why its annotations are invalid.
+///
+/// Annotations are looked for at every schema position (JSON Schema 2020-12 applicators, and
+/// draft-07's `definitions`, `dependencies`, `additionalItems` and array-valued `items`).
+/// Values of other keywords are data (`default`, `const`, `enum`, `examples`) or unknown
+/// extensions, not schemas, so an `x-mcp-header` key inside them is no annotation; `$ref` is
+/// not followed (the schema it names is visited where it is defined, e.g. under `$defs`,
+/// which is off the `properties` chain). This is the reading of the official Python SDK's
+/// client too, so both agree on which tools exist.
 pub fn header_params(input_schema: &RawJson) -> Result<Vec<HeaderParam>, InvalidAnnotation> {
     if !may_hold_annotation(input_schema.as_bytes()) {
         return Ok(Vec::new());
     }
     let schema: Value = serde_json::from_slice(input_schema.as_bytes()).map_err(|_| InvalidAnnotation::NotJson)?;
-    let Value::Object(root) = &schema else {
-        // Not an object schema (an invalid tool, but not for this reason): it has no
-        // properties, so any annotation inside it is unreachable.
-        walk_unreachable(&schema, &mut String::from("#"), false)?;
-        return Ok(Vec::new());
-    };
     let mut out: Vec<(HeaderParam, String)> = Vec::new();
-    let mut path = Vec::new();
     // JSON pointers are shown as URI fragments ("#/properties/region").
-    let mut pointer = String::from("#");
-    // The root itself is no parameter: an annotation on it is unreachable.
-    if root.contains_key(ANNOTATION) {
-        return Err(InvalidAnnotation::Unreachable { at: pointer });
-    }
-    walk_static(root, &mut path, &mut pointer, &mut out, true)?;
+    let mut walk = Walk {
+        path: Vec::new(),
+        pointer: String::from("#"),
+        out: &mut out,
+    };
+    // A schema that is not an object has no schema positions (an invalid tool, but not for
+    // this reason).
+    walk.schema(&schema, Position::Root)?;
     Ok(out.into_iter().map(|(p, _)| p).collect())
 }
 
-/// Keywords whose value is data, not a schema: an `x-mcp-header` key inside them is not an
-/// annotation.
-const DATA_KEYWORDS: &[&str] = &[
-    "const",
-    "enum",
-    "default",
-    "examples",
-    "example",
-    "required",
-    "description",
-    "title",
+/// Applicators whose value is one schema (or, for `items` in draft-07, an array of them).
+const SUBSCHEMA_SINGLE: &[&str] = &[
+    "items",
+    "additionalItems",
+    "contains",
+    "unevaluatedItems",
+    "additionalProperties",
+    "propertyNames",
+    "unevaluatedProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contentSchema",
 ];
 
-/// Keywords whose value is an object mapping names to schemas.
-const SCHEMA_MAP_KEYWORDS: &[&str] = &[
-    "properties",
+/// Applicators whose value is an array of schemas.
+const SUBSCHEMA_LIST: &[&str] = &["allOf", "anyOf", "oneOf", "prefixItems"];
+
+/// Applicators whose value maps names to schemas (`dependencies` may also map to arrays of
+/// property names, which hold no schema).
+const SUBSCHEMA_MAP: &[&str] = &[
     "patternProperties",
+    "dependentSchemas",
     "$defs",
     "definitions",
-    "dependentSchemas",
     "dependencies",
 ];
 
-/// Walks a schema reachable from the root through `properties` only (`path` is that chain).
-fn walk_static(
-    node: &serde_json::Map<String, Value>,
-    path: &mut Vec<String>,
-    pointer: &mut String,
-    out: &mut Vec<(HeaderParam, String)>,
-    root: bool,
-) -> Result<(), InvalidAnnotation> {
-    if !root && let Some(v) = node.get(ANNOTATION) {
-        let name = annotation_name(v, pointer)?;
-        check_type(node, &name, pointer)?;
-        let lower = name.to_ascii_lowercase();
-        if let Some((first, first_at)) = out.iter().find(|(p, _)| p.name.eq_ignore_ascii_case(&name)) {
+/// Where a schema sits relative to the `properties` chain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// The root schema (no parameter).
+    Root,
+    /// Reached from the root through `properties` keys only (`Walk::path` is the chain).
+    Reachable,
+    /// Reached through any other applicator.
+    Unreachable,
+}
+
+struct Walk<'a> {
+    path: Vec<String>,
+    pointer: String,
+    out: &'a mut Vec<(HeaderParam, String)>,
+}
+
+impl Walk<'_> {
+    fn schema(&mut self, node: &Value, at: Position) -> Result<(), InvalidAnnotation> {
+        let Value::Object(node) = node else {
+            return Ok(());
+        };
+        if let Some(v) = node.get(ANNOTATION) {
+            if at != Position::Reachable {
+                return Err(InvalidAnnotation::Unreachable {
+                    at: self.pointer.clone(),
+                });
+            }
+            self.annotation(node, v)?;
+        }
+        let below = if at == Position::Unreachable {
+            Position::Unreachable
+        } else {
+            Position::Reachable
+        };
+        for (key, value) in node {
+            let k = key.as_str();
+            if k == "properties" {
+                let Value::Object(props) = value else { continue };
+                for (name, sub) in props {
+                    let len = self.enter(k);
+                    let inner = self.pointer.len();
+                    self.pointer.push('/');
+                    self.pointer.push_str(&escape_pointer(name));
+                    self.path.push(name.clone());
+                    let r = self.schema(sub, below);
+                    self.path.pop();
+                    self.pointer.truncate(inner);
+                    self.pointer.truncate(len);
+                    r?;
+                }
+            } else if SUBSCHEMA_SINGLE.contains(&k) || SUBSCHEMA_LIST.contains(&k) {
+                let len = self.enter(k);
+                let r = match value {
+                    Value::Array(items) => self.each(items.iter().enumerate().map(|(i, v)| (i.to_string(), v))),
+                    other => self.schema(other, Position::Unreachable),
+                };
+                self.pointer.truncate(len);
+                r?;
+            } else if SUBSCHEMA_MAP.contains(&k)
+                && let Value::Object(map) = value
+            {
+                let len = self.enter(k);
+                let r = self.each(map.iter().map(|(n, v)| (escape_pointer(n), v)));
+                self.pointer.truncate(len);
+                r?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks named subschemas, all off the `properties` chain.
+    fn each<'v>(&mut self, subs: impl Iterator<Item = (String, &'v Value)>) -> Result<(), InvalidAnnotation> {
+        for (name, sub) in subs {
+            let len = self.enter(&name);
+            let r = self.schema(sub, Position::Unreachable);
+            self.pointer.truncate(len);
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Appends `/key` to the pointer; returns the length to truncate back to.
+    fn enter(&mut self, key: &str) -> usize {
+        let len = self.pointer.len();
+        self.pointer.push('/');
+        self.pointer.push_str(&escape_pointer(key));
+        len
+    }
+
+    /// Records the annotation `v` of the reachable property schema `node`.
+    fn annotation(&mut self, node: &serde_json::Map<String, Value>, v: &Value) -> Result<(), InvalidAnnotation> {
+        let at = self.pointer.clone();
+        let name = annotation_name(v, &at)?;
+        check_type(node, &name, &at)?;
+        if let Some((first, first_at)) = self.out.iter().find(|(p, _)| p.name.eq_ignore_ascii_case(&name)) {
             return Err(InvalidAnnotation::Duplicate {
-                at: pointer.clone(),
+                at,
                 name,
                 first: first_at.clone(),
                 first_name: first.name.to_string(),
             });
         }
-        let header = HeaderName::from_bytes(format!("{PARAM_PREFIX}{lower}").as_bytes()).map_err(|_| {
-            InvalidAnnotation::NotToken {
-                at: pointer.clone(),
+        let header = HeaderName::from_bytes(format!("{PARAM_PREFIX}{}", name.to_ascii_lowercase()).as_bytes())
+            .map_err(|_| InvalidAnnotation::NotToken {
+                at: at.clone(),
                 name: name.clone(),
-            }
-        })?;
-        out.push((
+            })?;
+        self.out.push((
             HeaderParam {
                 name: name.into(),
                 header,
-                path: path.iter().map(|s| s.as_str().into()).collect(),
+                path: self.path.iter().map(|s| s.as_str().into()).collect(),
             },
-            pointer.clone(),
+            at,
         ));
-    }
-    for (key, value) in node {
-        if key == ANNOTATION || DATA_KEYWORDS.contains(&key.as_str()) {
-            continue;
-        }
-        let len = pointer.len();
-        pointer.push('/');
-        pointer.push_str(&escape_pointer(key));
-        if key == "properties"
-            && let Value::Object(props) = value
-        {
-            for (name, sub) in props {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&escape_pointer(name));
-                match sub {
-                    Value::Object(sub) => {
-                        path.push(name.clone());
-                        let r = walk_static(sub, path, pointer, out, false);
-                        path.pop();
-                        r?;
-                    }
-                    other => walk_unreachable(other, pointer, false)?,
-                }
-                pointer.truncate(len);
-            }
-        } else {
-            walk_unreachable(value, pointer, SCHEMA_MAP_KEYWORDS.contains(&key.as_str()))?;
-        }
-        pointer.truncate(len);
-    }
-    Ok(())
-}
-
-/// Walks a value that is (or holds) schemas no longer statically reachable: any annotation
-/// in it makes the tool invalid. `is_map` says `value` maps names to schemas (so its keys are
-/// names, not keywords).
-fn walk_unreachable(value: &Value, pointer: &mut String, is_map: bool) -> Result<(), InvalidAnnotation> {
-    match value {
-        Value::Object(map) => {
-            if !is_map && map.contains_key(ANNOTATION) {
-                return Err(InvalidAnnotation::Unreachable { at: pointer.clone() });
-            }
-            for (key, sub) in map {
-                if !is_map && DATA_KEYWORDS.contains(&key.as_str()) {
-                    continue;
-                }
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&escape_pointer(key));
-                let sub_is_map = !is_map && SCHEMA_MAP_KEYWORDS.contains(&key.as_str());
-                walk_unreachable(sub, pointer, sub_is_map)?;
-                pointer.truncate(len);
-            }
-            Ok(())
-        }
-        Value::Array(items) => {
-            for (i, sub) in items.iter().enumerate() {
-                let len = pointer.len();
-                let _ = write!(pointer, "/{i}");
-                walk_unreachable(sub, pointer, false)?;
-                pointer.truncate(len);
-            }
-            Ok(())
-        }
-        _ => Ok(()),
+        Ok(())
     }
 }
 
@@ -295,18 +319,12 @@ fn annotation_name(v: &Value, at: &str) -> Result<String, InvalidAnnotation> {
     Ok(name.clone())
 }
 
-/// The annotated schema must declare `type` `string`, `integer` or `boolean` (or a list of
-/// exactly one of them plus `"null"`: a null argument simply sends no header).
+/// The annotated schema must declare `type` as one of the strings `string`, `integer` or
+/// `boolean` (a list of types, even `["string", "null"]`, is not a primitive type; the
+/// official SDK clients refuse it too).
 fn check_type(node: &serde_json::Map<String, Value>, name: &str, at: &str) -> Result<(), InvalidAnnotation> {
     const PRIMITIVE: &[&str] = &["string", "integer", "boolean"];
-    let ok = match node.get("type") {
-        Some(Value::String(t)) => PRIMITIVE.contains(&t.as_str()),
-        Some(Value::Array(ts)) => {
-            let non_null: Vec<&Value> = ts.iter().filter(|t| t.as_str() != Some("null")).collect();
-            non_null.len() == 1 && non_null[0].as_str().is_some_and(|t| PRIMITIVE.contains(&t))
-        }
-        _ => false,
-    };
+    let ok = matches!(node.get("type"), Some(Value::String(t)) if PRIMITIVE.contains(&t.as_str()));
     if ok {
         return Ok(());
     }

@@ -98,12 +98,29 @@ fn a_property_named_like_the_annotation_is_not_one() {
 }
 
 #[test]
-fn nullable_primitive_types_are_accepted() {
-    let p = params(json!({"type": "object", "properties": {
-        "a": {"type": ["string", "null"], "x-mcp-header": "A"}
-    }}))
+fn a_type_list_is_not_a_primitive_type() {
+    // Not even a nullable primitive: the official SDK clients drop such a tool as well.
+    assert!(matches!(
+        params(json!({"type": "object", "properties": {
+            "a": {"type": ["string", "null"], "x-mcp-header": "A"}
+        }})),
+        Err(InvalidAnnotation::NotPrimitive { .. })
+    ));
+}
+
+#[test]
+fn values_of_non_schema_keywords_are_not_looked_into() {
+    // Unknown extension keywords and data keywords hold no schema positions.
+    let p = params(json!({
+        "type": "object",
+        "properties": {"a": {"type": "string", "x-mcp-header": "A", "x-vendor": {"x-mcp-header": "B"}}},
+        "x-vendor": {"deep": [{"x-mcp-header": "C"}]},
+        "const": {"x-mcp-header": "D"},
+        "enum": [{"x-mcp-header": "E"}]
+    }))
     .unwrap();
     assert_eq!(p.len(), 1);
+    assert_eq!(&*p[0].name, "A");
 }
 
 fn invalid(schema: serde_json::Value) -> InvalidAnnotation {
@@ -195,6 +212,8 @@ fn only_string_integer_boolean() {
         json!("null"),
         json!(["string", "integer"]),
         json!(["number", "null"]),
+        json!(["string", "null"]),
+        json!(["integer"]),
     ] {
         assert!(
             matches!(
@@ -234,7 +253,10 @@ fn annotations_off_the_properties_chain_are_invalid() {
         json!({"type": "object", "patternProperties": {"^a": annotated}}),
         json!({"type": "object", "properties": {"a": {"type": "object", "additionalProperties": annotated}}}),
         json!({"type": "object", "dependentSchemas": {"a": {"properties": {"b": annotated}}}}),
-        json!({"type": "object", "x-vendor": {"deep": [annotated]}}),
+        json!({"type": "object", "properties": {"a": {"type": "array", "items": [annotated]}}}),
+        json!({"type": "object", "dependencies": {"a": {"properties": {"b": annotated}}}}),
+        json!({"type": "object", "propertyNames": annotated}),
+        json!({"type": "object", "properties": {"a": {"type": "array", "contains": annotated}}}),
     ];
     for schema in cases {
         let e = params(schema.clone()).expect_err(&format!("{schema} must be invalid"));
@@ -260,14 +282,14 @@ fn errors_say_where() {
 
 #[test]
 fn schemas_that_are_not_objects_have_no_parameters() {
-    // Only an annotation key inside makes them invalid (it cannot be on a property).
+    // They have no schema positions, so nothing in them is an annotation.
     assert_eq!(header_params(&RawJson::from_static("[\"x-mcp-header\"]")), Ok(vec![]));
     assert_eq!(header_params(&RawJson::from_static("\"caf\\u00e9\"")), Ok(vec![]));
     assert_eq!(header_params(&RawJson::from_static("true")), Ok(vec![]));
-    assert!(matches!(
+    assert_eq!(
         header_params(&RawJson::from_static("[{\"x-mcp-header\": \"A\"}]")),
-        Err(InvalidAnnotation::Unreachable { .. })
-    ));
+        Ok(vec![])
+    );
 }
 
 // ---- value encoding ----
@@ -326,7 +348,7 @@ fn extract_converts_types_and_skips_null_and_absent() {
     let p = params(json!({"type": "object", "properties": {
         "n": {"type": "integer", "x-mcp-header": "N"},
         "b": {"type": "boolean", "x-mcp-header": "B"},
-        "s": {"type": ["string", "null"], "x-mcp-header": "S"},
+        "s": {"type": "string", "x-mcp-header": "S"},
         "o": {"type": "object", "properties": {"deep": {"type": "string", "x-mcp-header": "Deep"}}}
     }}))
     .unwrap();

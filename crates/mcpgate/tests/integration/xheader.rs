@@ -7,7 +7,7 @@
 //!
 //! The upstream is the example server with `--xheader-tools`: `xh_route` (valid
 //! annotations: `Region` string, `Tenant-Id` integer nested under `tenant`, `Verbose`
-//! boolean, `Note` nullable string) and `xh_bad_*` tools whose annotations are each invalid
+//! boolean, `Note` string, sent null) and `xh_bad_*` tools whose annotations are each invalid
 //! for one reason.
 
 use reqwest::StatusCode;
