@@ -43,6 +43,10 @@ pub struct TargetStatus {
     /// Negotiated protocol version, when up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol_version: Option<String>,
+    /// The protocol generation spoken to it, when up: `stateless` (2026-07-28, found by the
+    /// `server/discover` probe) or `session`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<&'static str>,
     /// Main-session restarts so far.
     pub restarts: u64,
     /// The last stderr lines of a stdio target that is not up (empty otherwise).
@@ -180,12 +184,17 @@ impl Gateway {
             .iter()
             .map(|t| {
                 let (state, error, pv) = match &*t.main.borrow() {
-                    MainState::Up(u) if !u.is_closed() => ("up", None, Some(u.init.protocol_version.clone())),
+                    MainState::Up(u) if !u.is_closed() => (
+                        "up",
+                        None,
+                        Some((u.init.protocol_version.clone(), u.conn.generation().as_str())),
+                    ),
                     MainState::Up(_) => ("down", Some("connection closed".to_string()), None),
                     MainState::Connecting => ("connecting", None, None),
                     MainState::Down { error } if t.ops.crash_loop() => ("crash_loop", Some(error.clone()), None),
                     MainState::Down { error } => ("down", Some(error.clone()), None),
                 };
+                let (pv, generation) = pv.map_or((None, None), |(v, g)| (Some(v), Some(g)));
                 let stderr = if state == "up" {
                     Vec::new()
                 } else {
@@ -197,6 +206,7 @@ impl Gateway {
                     state,
                     error,
                     protocol_version: pv,
+                    generation,
                     restarts: t.restarts.load(Ordering::Relaxed),
                     stderr,
                     per_client_sessions: t.ops.per_client_open(),
@@ -711,7 +721,7 @@ impl Inner {
             max_message_bytes: t.cfg.max_message_bytes,
             http: self.http.clone(),
             stderr: Some(t.ops.stderr.clone()),
-            generation: t.upstream_generation(owner.is_some()),
+            generation: t.upstream_generation(),
         };
         // Traffic management (issue 4): the endpoint (replica) this upstream session lives on.
         let endpoint = at.unwrap_or_else(|| t.traffic.pick());
@@ -723,6 +733,7 @@ impl Inner {
         let (conn, init) = match Connection::connect(forwarded.as_ref().unwrap_or(spec), opts, handler).await {
             Ok(c) => c,
             Err(e) => {
+                t.remember_generation(None);
                 let e = GatewayError::from_upstream(t.name(), e);
                 // With replicas, a replica that cannot be reached is skipped by the next picks.
                 // A single endpoint's reachability is the supervisor's business (down state,
@@ -736,6 +747,7 @@ impl Inner {
                 return Err(e);
             }
         };
+        t.remember_generation(Some(conn.generation()));
         self.telemetry.metrics().upstream_session_opened(t.name());
         let up = Upstream {
             conn,

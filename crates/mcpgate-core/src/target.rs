@@ -111,6 +111,10 @@ pub struct TargetRt {
     pub ops: crate::supervision::TargetOps,
     /// Traffic management: endpoints, circuit breakers, concurrency limit, retry budget.
     pub traffic: crate::traffic::TargetTraffic,
+    /// The protocol generation the `server/discover` probe found (`generation: auto`), kept
+    /// across restarts and for per-client sessions; forgotten when a connect fails, so the
+    /// next attempt probes again.
+    era: parking_lot::Mutex<Option<mcpgate_upstream::Generation>>,
 }
 
 impl TargetRt {
@@ -127,6 +131,7 @@ impl TargetRt {
             fill: Default::default(),
             restarts: AtomicU64::new(0),
             traffic,
+            era: parking_lot::Mutex::new(None),
         }
     }
 
@@ -135,18 +140,22 @@ impl TargetRt {
         &self.cfg.name
     }
 
-    /// The protocol generation to ask for when connecting: the configured one, except that
-    /// a per-client session of a target whose main session found a 2026-07-28 server skips
-    /// the probe (the era is a property of the server, cached per the spec's advice).
-    pub(crate) fn upstream_generation(&self, per_client: bool) -> mcpgate_upstream::Generation {
+    /// The protocol generation to ask for when connecting: the configured one, or with
+    /// `auto` the one a probe already found (the era is a property of the server: the spec
+    /// advises caching it, and re-probing when the cached assumption fails).
+    pub(crate) fn upstream_generation(&self) -> mcpgate_upstream::Generation {
         use mcpgate_upstream::Generation as G;
-        if per_client && let MainState::Up(u) = &*self.main.borrow() {
-            return u.conn.generation();
-        }
         match self.cfg.generation {
-            mcpgate_config::Generation::Auto => G::Auto,
+            mcpgate_config::Generation::Auto => self.era.lock().unwrap_or(G::Auto),
             mcpgate_config::Generation::Session => G::Session,
             mcpgate_config::Generation::Stateless => G::Stateless,
+        }
+    }
+
+    /// Records the outcome of a connect: the generation found, or `None` after a failure.
+    pub(crate) fn remember_generation(&self, found: Option<mcpgate_upstream::Generation>) {
+        if self.cfg.generation == mcpgate_config::Generation::Auto {
+            *self.era.lock() = found;
         }
     }
 

@@ -337,7 +337,14 @@ async fn check(path: PathBuf, connect: bool) -> anyhow::Result<()> {
     gw.wait_targets_settled(wait).await;
     let mut down = 0;
     for s in gw.target_status() {
-        let detail = s.error.clone().or(s.protocol_version.clone()).unwrap_or_default();
+        let detail = s
+            .error
+            .clone()
+            .or(s
+                .protocol_version
+                .as_ref()
+                .map(|v| format!("{v} ({})", s.generation.unwrap_or("session"))))
+            .unwrap_or_default();
         println!("  {:<20} {:<10} {}", s.name, s.state, detail);
         if s.state != "up" {
             down += 1;

@@ -25,6 +25,8 @@ mod lifecycle;
 mod lists;
 #[path = "integration/modern.rs"]
 mod modern;
+#[path = "integration/modern_upstream.rs"]
+mod modern_upstream;
 #[path = "integration/notifications.rs"]
 mod notifications;
 #[path = "integration/observability.rs"]

@@ -252,7 +252,8 @@ async fn a_crashed_per_client_stdio_server_is_replaced_on_next_use() {
         &[
             http_target("ok", &ok.mcp_url(), ""),
             // Each client's own process answers initialize and one call, then crashes.
-            stdio_target("solo", &["--fault", "crash-after:2"], ""),
+            // `generation: session`: the fault counts requests, and a probe would be one more.
+            stdio_target("solo", &["--fault", "crash-after:2"], "    generation: session\n"),
         ],
     ))
     .await;

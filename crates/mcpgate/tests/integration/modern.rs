@@ -19,7 +19,7 @@ const V: &str = "2026-07-28";
 type Edit = Box<dyn Fn(&mut HeaderMap)>;
 
 /// A 2026-07-28 client: every request is a standalone POST with its `_meta` and headers.
-struct Modern {
+pub(crate) struct Modern {
     http: reqwest::Client,
     url: String,
     caps: Value,
@@ -29,23 +29,23 @@ struct Modern {
 }
 
 /// What a stateless POST returned.
-struct Answer {
-    status: StatusCode,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
     /// Every message received, the response last.
-    messages: Vec<Value>,
-    sse: bool,
+    pub(crate) messages: Vec<Value>,
+    pub(crate) sse: bool,
 }
 
 impl Answer {
-    fn response(&self) -> &Value {
+    pub(crate) fn response(&self) -> &Value {
         self.messages.last().expect("a response")
     }
-    fn result(&self) -> &Value {
+    pub(crate) fn result(&self) -> &Value {
         let r = self.response();
         assert!(r.get("error").is_none(), "unexpected error: {r}");
         &r["result"]
     }
-    fn error_code(&self) -> i64 {
+    pub(crate) fn error_code(&self) -> i64 {
         self.response()["error"]["code"]
             .as_i64()
             .unwrap_or_else(|| panic!("no error: {}", self.response()))
@@ -53,7 +53,7 @@ impl Answer {
 }
 
 impl Modern {
-    fn new(gw: &Gateway, caps: Value) -> Modern {
+    pub(crate) fn new(gw: &Gateway, caps: Value) -> Modern {
         Modern {
             http: http_client(),
             url: gw.mcp_url(),
@@ -77,7 +77,7 @@ impl Modern {
     }
 
     /// The spec's headers for a request with these params.
-    fn headers(&self, method: &str, params: &Value) -> HeaderMap {
+    pub(crate) fn headers(&self, method: &str, params: &Value) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(
             "accept",
@@ -101,7 +101,7 @@ impl Modern {
     }
 
     /// `params` with this client's `_meta` merged in (keys already in `params._meta` win).
-    fn with_meta(&self, mut params: Value) -> Value {
+    pub(crate) fn with_meta(&self, mut params: Value) -> Value {
         let mut meta = self.meta();
         if let Some(extra) = params.get("_meta").and_then(Value::as_object) {
             for (k, v) in extra {
@@ -112,7 +112,7 @@ impl Modern {
         params
     }
 
-    async fn send(&self, headers: HeaderMap, body: &Value) -> Answer {
+    pub(crate) async fn send(&self, headers: HeaderMap, body: &Value) -> Answer {
         let resp = within(
             "a stateless POST",
             self.http.post(&self.url).headers(headers).json(body).send(),
@@ -141,7 +141,7 @@ impl Modern {
     }
 
     /// A request with the right headers and `_meta`.
-    async fn call(&self, method: &str, params: Value) -> Answer {
+    pub(crate) async fn call(&self, method: &str, params: Value) -> Answer {
         let params = self.with_meta(params);
         let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
@@ -691,7 +691,7 @@ async fn a_held_call_expires_and_its_state_is_refused() {
 
 impl Modern {
     /// Opens `subscriptions/listen` with request id `id`; returns the response stream.
-    async fn listen(&self, id: i64, notifications: Value) -> SseStream {
+    pub(crate) async fn listen(&self, id: i64, notifications: Value) -> SseStream {
         let params = self.with_meta(json!({ "notifications": notifications }));
         let body = json!({ "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen", "params": params });
         let resp = within(
