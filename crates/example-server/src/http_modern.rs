@@ -115,6 +115,36 @@ fn check_name(headers: &HeaderMap, msg: &Incoming) -> Result<(), String> {
     }
 }
 
+/// The `Mcp-Param-*` check of a `tools/call` whose tool marks parameters with
+/// `x-mcp-header` (the `--xheader-tools` fixtures): each header must agree with its argument,
+/// and an argument that is present needs its header. Other `Mcp-Param-*` headers are ignored.
+fn check_params(shared: &Shared, headers: &HeaderMap, msg: &Incoming) -> Result<(), String> {
+    if msg.method() != Some(Method::ToolsCall) {
+        return Ok(());
+    }
+    #[derive(Deserialize)]
+    struct P<'a> {
+        #[serde(borrow)]
+        name: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        arguments: Option<&'a serde_json::value::RawValue>,
+    }
+    let Ok(P {
+        name: Some(name),
+        arguments,
+    }) = msg.parse_params::<P<'_>>()
+    else {
+        return Ok(());
+    };
+    let params = shared.tools.header_params(&name);
+    if params.is_empty() {
+        return Ok(());
+    }
+    let arguments =
+        arguments.and_then(|a| mcpgate_proto::RawJson::parse(Bytes::copy_from_slice(a.get().as_bytes())).ok());
+    mcpgate_proto::xheader::validate(&params, headers, arguments.as_ref()).map_err(|m| m.to_string())
+}
+
 /// Serves one POST of the stateless revision (`msgs` parsed from its body).
 pub async fn serve(
     shared: &Arc<Shared>,
@@ -199,6 +229,9 @@ pub async fn serve(
         return error_reply(StatusCode::BAD_REQUEST, id, &e);
     }
     if let Err(e) = check_name(headers, &msg) {
+        return mismatch(id, e);
+    }
+    if let Err(e) = check_params(shared, headers, &msg) {
         return mismatch(id, e);
     }
     if let Err(e) = modern::precheck(&msg, &meta) {

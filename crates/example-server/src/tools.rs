@@ -347,6 +347,30 @@ impl ToolCatalog {
             || (self.xheader_tools && XHEADER_TOOLS.contains(&name))
     }
 
+    /// The `x-mcp-header` parameters of tool `name` (none when it has no valid annotations),
+    /// for a 2026-07-28 server's check of `Mcp-Param-*` headers. Only definitions that spell
+    /// the keyword are parsed.
+    pub fn header_params(&self, name: &str) -> Vec<mcpgate_proto::xheader::HeaderParam> {
+        #[derive(Deserialize)]
+        struct N<'a> {
+            #[serde(borrow)]
+            name: Cow<'a, str>,
+        }
+        let marked = |def: &Bytes| {
+            def.windows(mcpgate_proto::xheader::ANNOTATION.len())
+                .any(|w| w == mcpgate_proto::xheader::ANNOTATION.as_bytes())
+        };
+        self.fixed
+            .iter()
+            .filter(|d| marked(d))
+            .find(|d| serde_json::from_slice::<N<'_>>(d).is_ok_and(|n| n.name == name))
+            .and_then(|d| {
+                let raw = mcpgate_proto::RawJson::parse(d.clone()).ok()?;
+                mcpgate_proto::xheader::tool_header_params(&raw).ok()
+            })
+            .unwrap_or_default()
+    }
+
     /// Whether a tool with this name exists.
     pub fn exists(&self, name: &str) -> bool {
         self.is_builtin(name) || self.is_extra(name) || self.dynamic().iter().any(|(n, _)| &**n == name)

@@ -1062,3 +1062,88 @@ async fn slow_start_delays_discover() {
     assert!(d["result"].is_object());
     assert!(t.elapsed() >= Duration::from_millis(300));
 }
+
+#[tokio::test]
+async fn mcp_param_headers_of_x_mcp_header_tools_are_checked() {
+    let (f, mut c) = Modern::with(Options {
+        era: Era::Modern,
+        xheader_tools: true,
+        ..Options::default()
+    })
+    .await;
+    let args = json!({"region": "Zürich", "tenant": {"id": 42}, "verbose": true, "query": "q"});
+    let call = c.body("tools/call", json!({"name": "xh_route", "arguments": args}), json!({}));
+    let base = [
+        ("mcp-protocol-version", V),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "xh_route"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut h = base.to_vec();
+        h.extend_from_slice(extra);
+        h
+    };
+    // Every present argument mirrored (Base64 for non-ASCII, 42.0 equals 42): accepted.
+    let good = with(&[
+        ("mcp-param-region", "=?base64?WsO8cmljaA==?="),
+        ("mcp-param-tenant-id", "42.0"),
+        ("mcp-param-verbose", "true"),
+    ]);
+    let r = c.http.post_with(&call, &good).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.response()["result"]["structuredContent"]["arguments"]["region"],
+        "Zürich"
+    );
+    // A header that disagrees, one that is missing, one for an absent argument: -32020.
+    for (what, h) in [
+        (
+            "different region",
+            with(&[
+                ("mcp-param-region", "Bern"),
+                ("mcp-param-tenant-id", "42"),
+                ("mcp-param-verbose", "true"),
+            ]),
+        ),
+        (
+            "no tenant header",
+            with(&[
+                ("mcp-param-region", "=?base64?WsO8cmljaA==?="),
+                ("mcp-param-verbose", "true"),
+            ]),
+        ),
+        (
+            "note header without a note",
+            with(&[
+                ("mcp-param-region", "=?base64?WsO8cmljaA==?="),
+                ("mcp-param-tenant-id", "42"),
+                ("mcp-param-verbose", "true"),
+                ("mcp-param-note", "n"),
+            ]),
+        ),
+    ] {
+        let r = c.http.post_with(&call, &h).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{what}: {:?}", r.body);
+        assert_eq!(error_code(&r), -32020, "{what}");
+    }
+    // Unrelated Mcp-Param-* headers on a tool without annotations are ignored.
+    let echo = c.body(
+        "tools/call",
+        json!({"name":"echo","arguments":{"message":"m"}}),
+        json!({}),
+    );
+    let r = c
+        .http
+        .post_with(
+            &echo,
+            &[
+                ("mcp-protocol-version", V),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "echo"),
+                ("mcp-param-x", "y"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(f.stats().tool_calls(), 2);
+}
