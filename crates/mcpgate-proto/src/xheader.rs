@@ -9,6 +9,8 @@
 //! - [`extract`]: the headers a call's `arguments` produce (spec: "Value Encoding");
 //! - [`validate`]: do a request's headers agree with its `arguments` (spec: "Server
 //!   Validation")?
+//! - [`ToolHeaders`]: a server's annotated tools learned from its `tools/list` pages, so a
+//!   `tools/call` to it can carry the headers ([`ToolHeaders::for_call`]).
 //!
 //! No I/O, no logging: what to do with an invalid tool or a mismatch is the caller's business
 //! (`mcpgate-core` drops such tools from merged lists, `mcpgate-http` answers -32020).
@@ -337,6 +339,67 @@ fn check_type(node: &serde_json::Map<String, Value>, name: &str, at: &str) -> Re
         name: name.to_owned(),
         ty,
     })
+}
+
+/// The `x-mcp-header` parameters of a server's tools, learned from its `tools/list` results:
+/// what a 2026-07-28 HTTP client needs to put `Mcp-Param-*` headers on a `tools/call` (and
+/// what the gateway needs when it calls a 2026-07-28 upstream: the headers of that hop are
+/// derived from the upstream's own schemas, never copied from the downstream request).
+#[derive(Clone, Debug, Default)]
+pub struct ToolHeaders {
+    by_name: std::collections::HashMap<Box<str>, std::sync::Arc<[HeaderParam]>>,
+}
+
+impl ToolHeaders {
+    /// Reads one `tools/list` result (`{"tools": [...]}`, one page): remembers the annotated
+    /// tools, forgets earlier knowledge of the others listed, and returns the tools whose
+    /// annotations are invalid (name, reason), which a client must not offer.
+    pub fn learn_page(&mut self, result: &RawJson) -> Vec<(String, InvalidAnnotation)> {
+        let mut rejected = Vec::new();
+        let Some(tools) = crate::raw::member(result, "tools").and_then(|t| crate::raw::elements(&t)) else {
+            return rejected;
+        };
+        for tool in tools {
+            let Some(name) = crate::raw::str_member(&tool, "name") else {
+                continue;
+            };
+            match tool_header_params(&tool) {
+                Ok(p) if p.is_empty() => {
+                    self.by_name.remove(name.as_str());
+                }
+                Ok(p) => {
+                    self.by_name.insert(name.as_str().into(), p.into());
+                }
+                Err(e) => {
+                    self.by_name.remove(name.as_str());
+                    rejected.push((name.to_string(), e));
+                }
+            }
+        }
+        rejected
+    }
+
+    /// Forgets everything (the server announced `notifications/tools/list_changed`).
+    pub fn clear(&mut self) {
+        self.by_name.clear();
+    }
+
+    /// The annotated parameters of tool `name`, if it has any.
+    pub fn get(&self, name: &str) -> Option<&std::sync::Arc<[HeaderParam]>> {
+        self.by_name.get(name)
+    }
+
+    /// The `Mcp-Param-*` headers of a `tools/call` with these `params` (`{name, arguments}`):
+    /// none for a tool without (known) annotations.
+    pub fn for_call(&self, params: Option<&RawJson>) -> Result<Vec<(HeaderName, HeaderValue)>, ExtractError> {
+        let Some(params) = params else {
+            return Ok(Vec::new());
+        };
+        let Some(p) = crate::raw::str_member(params, "name").and_then(|n| self.by_name.get(n.as_str())) else {
+            return Ok(Vec::new());
+        };
+        extract(p, crate::raw::member(params, "arguments").as_ref())
+    }
 }
 
 /// The headers that `arguments` (a `tools/call`'s `params.arguments`) produce for `params`:

@@ -569,6 +569,63 @@ fn integral_parser() {
     }
 }
 
+// ---- a server's tools, learned from tools/list ----
+
+#[test]
+fn tool_headers_learned_from_list_pages() {
+    let mut th = ToolHeaders::default();
+    let page = raw(json!({"tools": [
+        {"name": "route", "inputSchema": region_schema()},
+        {"name": "plain", "inputSchema": {"type": "object", "properties": {"a": {"type": "string"}}}},
+        {"name": "bad", "inputSchema": one(json!({"type": "number", "x-mcp-header": "Amount"}))},
+    ], "nextCursor": "2"}));
+    let rejected = th.learn_page(&page);
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].0, "bad");
+    assert!(matches!(rejected[0].1, InvalidAnnotation::NotPrimitive { .. }));
+    assert!(th.get("route").is_some() && th.get("plain").is_none() && th.get("bad").is_none());
+
+    let call = raw(json!({"name": "route", "arguments": {"region": "Hello, 世界", "query": "q"}}));
+    let h = th.for_call(Some(&call)).unwrap();
+    assert_eq!(
+        h,
+        vec![(
+            HeaderName::from_static("mcp-param-region"),
+            HeaderValue::from_static("=?base64?SGVsbG8sIOS4lueVjA==?=")
+        )]
+    );
+    // What a client sends is what a server accepts.
+    let hm: HeaderMap = h.into_iter().collect();
+    assert_eq!(
+        validate(
+            th.get("route").unwrap(),
+            &hm,
+            crate::raw::member(&call, "arguments").as_ref()
+        ),
+        Ok(())
+    );
+    // Unknown, unannotated and argument-less calls carry none.
+    for p in [
+        json!({"name": "plain", "arguments": {"a": "x"}}),
+        json!({"name": "nope"}),
+        json!({"name": "route"}),
+    ] {
+        assert_eq!(th.for_call(Some(&raw(p))).unwrap(), vec![]);
+    }
+    assert_eq!(th.for_call(None).unwrap(), vec![]);
+
+    // A later page that lists the tool without annotations replaces what was learned.
+    th.learn_page(&raw(
+        json!({"tools": [{"name": "route", "inputSchema": {"type": "object"}}]}),
+    ));
+    assert!(th.get("route").is_none());
+    th.learn_page(&page);
+    th.clear();
+    assert!(th.get("route").is_none());
+    // Not a list result: nothing learned, nothing rejected.
+    assert!(th.learn_page(&raw(json!({"content": []}))).is_empty());
+}
+
 // ---- properties ----
 
 proptest! {
