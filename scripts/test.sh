@@ -32,9 +32,9 @@
 #    markitdown-mcp and the example server (session-based); Python and TypeScript 2026-07-28
 #    clients and a Python session-based client call tools of every target and answer their
 #    input requests. Known gaps print as XFAIL and are counted in neither total.
-# 13. Tool parameters mirrored into Mcp-Param-* headers (x-mcp-header) between the Python SDK as
-#    a 2026-07-28 client and mcpgate (tests/e2e/xheader.sh): the SDK's headers accepted, a
-#    mismatch refused (-32020), invalid tools left out exactly as the SDK itself drops them.
+# 13. Tool parameters mirrored into Mcp-Param-* headers (x-mcp-header) between the Python and
+#    TypeScript SDKs as 2026-07-28 clients and mcpgate (tests/e2e/xheader.sh): the SDKs' headers
+#    accepted, a mismatch refused (-32020), invalid tools left out exactly as the SDKs drop them.
 # The last line is the total `N passed, M failed`; exit non-zero on any failure.
 # Time on 2 cores: ~20-25 min from a cold cargo cache, ~10 min warm; first peer install ~2 min.
 # Set TEST_SKIP_PEERS=1 to run only the Rust parts (no registry access needed beyond crates.io).
@@ -109,7 +109,7 @@ if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
     tests/conformance/run.sh gateway-2026
   suite "both MCP generations behind one mcpgate (Python SDK 2.x, TypeScript SDK v2, session-based peers)" \
     generations last tests/e2e/generations.sh
-  suite "x-mcp-header / Mcp-Param-* headers between the Python SDK (2026-07-28) and mcpgate" xheader last \
+  suite "x-mcp-header / Mcp-Param-* headers between the Python and TypeScript SDKs (2026-07-28) and mcpgate" xheader last \
     tests/e2e/xheader.sh
 fi
 

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # xheader.sh — tool parameters mirrored into `Mcp-Param-*` headers (`x-mcp-header`, MCP
-# 2026-07-28) between the official Python SDK (`mcp==2.3.0`) as a 2026-07-28 client and mcpgate.
+# 2026-07-28) between the official SDKs as 2026-07-28 clients (Python `mcp==2.3.0`, TypeScript
+# `@modelcontextprotocol/client@2.4.0` on Node 22) and mcpgate.
 #
 #   tests/e2e/xheader.sh
 #
 # mcpgate fronts the example server with --xheader-tools (session-based, Streamable HTTP): the
-# valid tool xh_route and six xh_bad_* tools whose annotations break one constraint each. The SDK
-# lists tools through mcpgate (only xh_route must be there), calls it with arguments whose
+# valid tool xh_route and six xh_bad_* tools whose annotations break one constraint each. Each
+# SDK lists tools through mcpgate (only xh_route must be there), calls it with arguments whose
 # headers it builds itself (plain, Base64-encoded, nested, integers, booleans, null), and checks
 # the arguments arrive unchanged; a hand-made request with a mismatched header must get 400 and
-# -32020. A second example server speaks 2026-07-28 itself (--era modern), so the SDK's own
-# filtering of the fixture's tools can be compared with mcpgate's (tests/e2e/xheader/py_client.py).
-# Prints `N passed, M failed`. Time: ~5 s warm.
+# -32020 (py_client.py). A second example server speaks 2026-07-28 itself (--era modern), so
+# each SDK's own filtering of the fixture's tools can be compared with mcpgate's
+# (tests/e2e/xheader/py_client.py, ts_client.mjs). Finally the gateway log must name each tool
+# it left out. Prints `N passed, M failed`. Time: ~5 s warm.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib/common.sh
@@ -51,14 +53,32 @@ start_bg "$OUT/gateway.log" "$BIN" run -c "$OUT/gateway.yaml"
 wait_mcp "http://127.0.0.1:$PORT/mcp" "$LAST_PID" "$OUT/gateway.log" 30
 
 rc=0
-timeout 120 "$PEERS/venv/bin/python" "$HERE/xheader/py_client.py" \
-  "http://127.0.0.1:$PORT/mcp" "http://127.0.0.1:$MODERN_PORT/mcp" >"$OUT/check.log" 2>"$OUT/check.err" || rc=$?
-sed 's/^/  /' "$OUT/check.log" | tail -n 40
-summary="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$OUT/check.log" | tail -n 1 || true)"
+passed=0
+failed=0
+# run_client NAME COMMAND...: runs one client, shows its lines, adds its `N passed, M failed`.
+run_client() {
+  local name="$1"; shift
+  local crc=0
+  timeout 120 "$@" >"$OUT/$name.log" 2>"$OUT/$name.err" || crc=$?
+  echo "  [$name]"
+  sed 's/^/  /' "$OUT/$name.log" | tail -n 40
+  local summary
+  summary="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$OUT/$name.log" | tail -n 1 || true)"
+  if [ -z "$summary" ]; then
+    tail -n 20 "$OUT/$name.err" | sed 's/^/  /'
+    failed=$((failed + 1)); rc=1; return
+  fi
+  local p f
+  read -r p _ f _ <<<"$summary"
+  passed=$((passed + p)); failed=$((failed + f))
+  [ "$crc" = 0 ] || rc=1
+}
+GW_URL="http://127.0.0.1:$PORT/mcp"
+DIRECT_URL="http://127.0.0.1:$MODERN_PORT/mcp"
+run_client python "$PEERS/venv/bin/python" "$HERE/xheader/py_client.py" "$GW_URL" "$DIRECT_URL"
+run_client typescript "$PEERS/node22-sdk2/bin/node" "$HERE/xheader/ts_client.mjs" "$GW_URL" "$DIRECT_URL"
 stop_all
 DONE=1
-if [ -z "$summary" ]; then tail -n 20 "$OUT/check.err" >&2; echo "0 passed, 1 failed"; exit 1; fi
-read -r passed _ failed _ <<<"$summary"
 # One more check: mcpgate logged a warning naming each tool it left out.
 missing=""
 for t in xh_bad_number xh_bad_items xh_bad_dup xh_bad_token xh_bad_ref xh_bad_oneof; do
