@@ -648,9 +648,19 @@ pub struct SseBody {
     on_close: Option<OnClose>,
     /// Ends the stream when the session ends (DELETE), for streams that outlive requests.
     session_closed: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// Sends an SSE comment (`:`) whenever this long passes without a message.
+    keep_alive: Option<Pin<Box<tokio::time::Interval>>>,
 }
 
 impl SseBody {
+    /// Sends an SSE comment line after every `every` without a message (a keep-alive).
+    pub(crate) fn keep_alive(mut self, every: std::time::Duration) -> SseBody {
+        let mut iv = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.keep_alive = Some(Box::pin(iv));
+        self
+    }
+
     /// Ends this stream when `token` is cancelled.
     fn until(mut self, token: CancellationToken) -> SseBody {
         self.session_closed = Some(Box::pin(token.cancelled_owned()));
@@ -669,6 +679,7 @@ impl SseBody {
             remaining,
             on_close,
             session_closed: None,
+            keep_alive: None,
         }
     }
 }
@@ -710,10 +721,23 @@ impl http_body::Body for Body {
                         {
                             *n = n.saturating_sub(1);
                         }
+                        if let Some(iv) = s.keep_alive.as_mut() {
+                            iv.as_mut().reset();
+                        }
                         Poll::Ready(Some(Ok(Frame::data(sse_event(&msg.bytes)))))
                     }
                     Poll::Ready(None) => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
+                    Poll::Pending => {
+                        let tick = s
+                            .keep_alive
+                            .as_mut()
+                            .is_some_and(|iv| iv.as_mut().poll_tick(cx).is_ready());
+                        if tick {
+                            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b":\n\n")))))
+                        } else {
+                            Poll::Pending
+                        }
+                    }
                 }
             }
         }

@@ -272,6 +272,7 @@ fn modern_sse(body: SseBody) -> Response<Body> {
 
 async fn run(shared: &Arc<Shared>, msg: Incoming, meta: ReqMeta) -> Response<Body> {
     let stream = shared.opts.sse_responses || modern::wants_stream(&msg, &meta);
+    let listening = msg.method() == Some(Method::SubscriptionsListen);
     let mk_ctx = |out| Ctx {
         shared: shared.clone(),
         session: shared.stateless.clone(),
@@ -292,7 +293,11 @@ async fn run(shared: &Arc<Shared>, msg: Incoming, meta: ReqMeta) -> Response<Bod
     tokio::spawn(modern::run(mk_ctx(tx), msg, token.clone(), true, None));
     let on_close = |token: CancellationToken| -> OnClose { Box::new(move |_| token.cancel()) };
     if stream {
-        return modern_sse(SseBody::new(VecDeque::new(), rx, Some(1), Some(on_close(token))));
+        let mut body = SseBody::new(VecDeque::new(), rx, Some(1), Some(on_close(token)));
+        if let Some(every) = shared.opts.listen_keep_alive.filter(|_| listening) {
+            body = body.keep_alive(every);
+        }
+        return modern_sse(body);
     }
     let guard = token.clone().drop_guard();
     let resp = match rx.recv().await {

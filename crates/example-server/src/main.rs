@@ -60,6 +60,10 @@ struct Cli {
     /// headers) and xh_bad_* (invalid annotations, which clients must not list).
     #[arg(long)]
     xheader_tools: bool,
+    /// 2026-07-28 over HTTP: an SSE comment on a subscriptions/listen stream after this many
+    /// milliseconds without a notification (0 = none).
+    #[arg(long, value_name = "MS", default_value_t = 0, requires = "http")]
+    keep_alive_ms: u64,
 }
 
 impl Cli {
@@ -77,6 +81,7 @@ impl Cli {
             era: self.era,
             ttl_ms: self.ttl_ms,
             xheader_tools: self.xheader_tools,
+            listen_keep_alive: (self.keep_alive_ms > 0).then(|| Duration::from_millis(self.keep_alive_ms)),
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct Options {
     /// break one of the spec's constraints (a client or gateway must not list them). Every one
     /// answers with its arguments as structured content `{arguments}`.
     pub xheader_tools: bool,
+    /// HTTP, 2026-07-28: send an SSE comment line (`:`) on a `subscriptions/listen` stream
+    /// whenever this long passes without a notification (`None`: never).
+    pub listen_keep_alive: Option<Duration>,
 }
 
 /// The protocol generation(s) an example server speaks (`--era`).
@@ -127,6 +130,7 @@ impl Default for Options {
             era: Era::Session,
             ttl_ms: DEFAULT_TTL_MS,
             xheader_tools: false,
+            listen_keep_alive: None,
         }
     }
 }

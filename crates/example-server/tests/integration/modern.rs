@@ -1147,3 +1147,44 @@ async fn mcp_param_headers_of_x_mcp_header_tools_are_checked() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(f.stats().tool_calls(), 2);
 }
+
+#[tokio::test]
+async fn listen_streams_can_carry_keep_alive_comments() {
+    let (f, mut c) = Modern::with(Options {
+        era: Era::Modern,
+        listen_keep_alive: Some(Duration::from_millis(50)),
+        ..Options::default()
+    })
+    .await;
+    let b = c.body(
+        "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": true}}),
+        json!({}),
+    );
+    let mut s = c.stream(&b).await;
+    assert_eq!(
+        s.next_json().await.unwrap()["method"],
+        "notifications/subscriptions/acknowledged"
+    );
+    // A comment block (no data) arrives while nothing happens.
+    let (_, data) = s.next_event().await.unwrap();
+    assert_eq!(data, "", "a keep-alive comment carries no data");
+    f.server().notify_tools_list_changed();
+    let n = loop {
+        let (_, data) = s.next_event().await.unwrap();
+        if !data.is_empty() {
+            break serde_json::from_str::<Value>(&data).unwrap();
+        }
+    };
+    assert_eq!(n["method"], "notifications/tools/list_changed");
+    // Other streams get none: a progress stream of a slow call.
+    let mut m = meta(json!({}));
+    m["progressToken"] = json!(1);
+    let b = c.body(
+        "tools/call",
+        json!({"name":"long_operation","arguments":{"steps":1,"delay_ms":200},"_meta": m}),
+        json!({}),
+    );
+    let r = c.post(&b).await;
+    assert!(!String::from_utf8_lossy(&r.body).contains(":\n\n"), "{:?}", r.body);
+}
