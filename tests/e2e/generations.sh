@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # generations.sh — both MCP generations behind ONE mcpgate, with real SDK peers on each side.
 #
-#   tests/e2e/generations.sh
+#   tests/e2e/generations.sh            mcpgate discovers each target's generation (the default)
+#   tests/e2e/generations.sh session    every target configured `generation: session`, as a
+#                                       gateway without the upstream side of 2026-07-28 behaves
 #
 # Servers (127.0.0.1, ports chosen now), one target each:
 #   py     Python SDK `mcp==2.3.0` MCPServer over Streamable HTTP (2026-07-28 and session-based
@@ -38,7 +40,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib/common.sh
 . "$HERE/lib/common.sh"
 LOG_TAG="e2e generations"
-OUT="$HERE/.out/generations"
+MODE="${1:-auto}"
+case "$MODE" in auto | session) ;; *) echo "usage: $0 [auto|session]" >&2; exit 2 ;; esac
+OUT="$HERE/.out/generations-$MODE"
 DONE=0
 on_exit() { stop_all; if [ "$DONE" = 0 ]; then echo "0 passed, 1 failed"; fi; }
 trap on_exit EXIT
@@ -84,6 +88,9 @@ targets:
   - name: ex
     stdio: { command: "\${MCPGATE_EXE}", args: [example-server, --name, ex] }
 YAML
+if [ "$MODE" = session ]; then
+  sed -i 's/^  - name: \(.*\)$/  - name: \1\n    generation: session/' "$OUT/gateway.yaml"
+fi
 start_bg "$OUT/gateway.log" "$BIN" run -c "$OUT/gateway.yaml"
 wait_mcp "http://127.0.0.1:$GW_PORT/mcp" "$LAST_PID" "$OUT/gateway.log" 60
 URL="http://127.0.0.1:$GW_PORT/mcp"
@@ -113,6 +120,7 @@ targets:
     generation: auto
 YAML
 if "$BIN" check -c "$OUT/probe.yaml" >"$OUT/probe.log" 2>&1; then DISCOVERY=yes; else DISCOVERY=no; fi
+[ "$MODE" = session ] && DISCOVERY=session
 # The targets mcpgate speaks to session-based now: the clients treat the input-asking tools of
 # SDK servers that are stateless on their session-based side (ts, pyst) as known gaps only there.
 GEN_SESSION_SPOKEN="$(curl -s "http://127.0.0.1:$GW_PORT/readyz" | "$PY" -c '

@@ -8,10 +8,11 @@ ex: the example server) with `initialize` at a session-based version.
 
 The first argument says whether this mcpgate build has upstream era discovery at all (its
 configuration knows the target field `generation`; generations.sh asks `mcpgate check`).
-Without it, the 2026-07-28 expectations are known gaps (XFAIL). Same output contract as
+Without it, the 2026-07-28 expectations are known gaps (XFAIL). `session`: every target is
+configured `generation: session`, so every one must be spoken to session-based. Same output contract as
 py_client.py: `ok`/`FAIL`/`XFAIL`/`XPASS` lines, then `N passed, M failed`.
 
-usage: python eras.py yes|no GATEWAY_BASE_URL   (e.g. no http://127.0.0.1:8080)
+usage: python eras.py yes|no|session GATEWAY_BASE_URL   (e.g. no http://127.0.0.1:8080)
 """
 
 from __future__ import annotations
@@ -51,18 +52,21 @@ def era_of(target: dict) -> object:
 
 def main(discovery: str, base: str) -> int:
     gap = None if discovery == "yes" else GAP
+    modern_targets, session_targets = MODERN_TARGETS, SESSION_TARGETS
+    if discovery == "session":
+        modern_targets, session_targets = (), MODERN_TARGETS + SESSION_TARGETS
     with urllib.request.urlopen(f"{base}/readyz", timeout=10) as response:
         ready = json.load(response)
     targets = {t["name"]: t for t in ready.get("targets", [])}
     print(f"# /readyz targets: { {n: (t.get('protocol_version'), era_of(t)) for n, t in targets.items()} }")
     for name in MODERN_TARGETS + SESSION_TARGETS:
         check(f"{name}: up", targets.get(name, {}).get("state") == "up", targets.get(name))
-    for name in MODERN_TARGETS:
+    for name in modern_targets:
         t = targets.get(name, {})
         version, era = t.get("protocol_version"), era_of(t)
         ok = version == "2026-07-28" and era in (None, "modern", "stateless", "2026-07-28")
         check(f"{name}: mcpgate speaks 2026-07-28 to it", ok, f"protocol_version={version} era={era}", gap)
-    for name in SESSION_TARGETS:
+    for name in session_targets:
         t = targets.get(name, {})
         version, era = t.get("protocol_version"), era_of(t)
         ok = version in SESSION_BASED and era in (None, "legacy", "session", "session-based", "session_based")

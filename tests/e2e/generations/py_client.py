@@ -35,26 +35,33 @@ warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
 RESULTS: list[str] = []  # "ok" | "FAIL" | "XFAIL" | "XPASS"
 
-# The targets mcpgate speaks to session-based (generations.sh reads them from /readyz). The
-# SDK servers `ts` and `pyst` serve session-based HTTP without sessions, so through such a
-# connection their tools cannot ask for input: that is a known gap of mcpgate (issue 6, upstream
-# side of 2026-07-28) only while the gateway speaks session-based to them. Once it speaks
-# 2026-07-28 to a target, the checks of that target are ordinary checks.
+# The targets mcpgate speaks to session-based (generations.sh reads them from /readyz). Some
+# checks can only pass when the gateway speaks 2026-07-28 to their target: such a check is a
+# known gap (issue 6, the upstream side of 2026-07-28) only while the gateway speaks
+# session-based to that target; otherwise it is an ordinary check.
 SESSION_SPOKEN = set(os.environ.get("GEN_SESSION_SPOKEN", "").split())
-GAP_REASON = (
+NO_CHANNEL = (
     "mcpgate speaks session-based to {target}, whose SDK serves session-based HTTP without sessions, "
     "so the tool has no channel to ask on (needs the upstream side of 2026-07-28)"
 )
-# check name -> the target whose generation decides whether it is a known gap
-KNOWN_GAPS: dict[str, str] = {
-    "pyst (stateless HTTP): elicitation answered by this client reaches the tool": "pyst",
-    "ts (HTTP): input_required elicitation answered by this client reaches the tool": "ts",
+NO_SUBSCRIBE = (
+    "mcpgate speaks session-based to {target}, and the Python SDK's MCPServer has no resources/subscribe "
+    "on that side: its updates travel only over subscriptions/listen (needs the upstream side of 2026-07-28)"
+)
+# check name -> (the target whose generation decides whether it is a known gap, the reason)
+KNOWN_GAPS: dict[str, tuple[str, str]] = {
+    "pyst (stateless HTTP): elicitation answered by this client reaches the tool": ("pyst", NO_CHANNEL),
+    "ts (HTTP): input_required elicitation answered by this client reaches the tool": ("ts", NO_CHANNEL),
+    "listen for a resource of py acknowledged": ("py", NO_SUBSCRIBE),
+    "resources/updated from py on the listen stream": ("py", NO_SUBSCRIBE),
+    "resources/subscribe to a resource of py": ("py", NO_SUBSCRIBE),
+    "notifications/resources/updated from py reaches the session": ("py", NO_SUBSCRIBE),
 }
 
 
 def check(name: str, ok: bool, detail: Any = "") -> None:
-    target = KNOWN_GAPS.get(name)
-    gap = GAP_REASON.format(target=target) if target in SESSION_SPOKEN else None
+    target, reason = KNOWN_GAPS.get(name, ("", ""))
+    gap = reason.format(target=target) if target in SESSION_SPOKEN else None
     if gap is None:
         status = "ok  " if ok else "FAIL"
     else:
@@ -126,6 +133,15 @@ async def logging_cb(params: types.LoggingMessageNotificationParams) -> None:
     LOGS.append(str(params.data))
 
 
+UPDATED: list[str] = []
+
+
+async def on_message(message: Any) -> None:
+    root = getattr(message, "root", message)
+    if getattr(root, "method", None) == "notifications/resources/updated":
+        UPDATED.append(str(root.params.uri))
+
+
 def text(result: types.CallToolResult) -> str:
     return " ".join(b.text for b in result.content if isinstance(b, types.TextContent))
 
@@ -136,8 +152,10 @@ def good(result: types.CallToolResult, *needles: str) -> bool:
 
 # ---- the checks -------------------------------------------------------------------------------------
 
+NOTE = "note://py/current"  # a resource of py that its set_note tool updates
+
 EXPECTED_TOOLS = {
-    "py_echo", "py_ask_name", "py_ask_llm", "py_list_roots", "py_log_progress", "py_add_tool",
+    "py_echo", "py_ask_name", "py_ask_llm", "py_list_roots", "py_log_progress", "py_add_tool", "py_set_note",
     "pyst_echo", "pyst_ask_name",
     "ts_echo", "ts_ask_color", "ts_log_progress",
     "tsio_echo", "tsio_ask_color", "tsio_log_progress",
@@ -278,6 +296,27 @@ async def modern(url: str) -> None:
             names = {t.name for t in (await client.list_tools()).tools}
             check("the tool py added is listed", "py_added_py2026" in names, sorted(names))
 
+        async with client.listen(resource_subscriptions=[NOTE]) as sub:
+            acknowledged = NOTE in (sub.honored.resource_subscriptions or [])
+            check("listen for a resource of py acknowledged", acknowledged, sub.honored)
+            await client.call_tool("py_set_note", {"text": "from py-2026"})
+
+            async def updated() -> Any:
+                async for event in sub:
+                    return event
+                return None
+
+            if acknowledged:
+                await attempt(
+                    "resources/updated from py on the listen stream",
+                    updated,
+                    lambda e: getattr(e, "uri", None) is not None and str(e.uri) == NOTE,
+                )
+            else:
+                check("resources/updated from py on the listen stream", False, "the subscription was not acknowledged")
+        read = await client.read_resource(NOTE)
+        check("the updated resource reads the new text", read.contents[0].text == "from py-2026", read)  # type: ignore[union-attr]
+
 
 async def legacy(url: str) -> None:
     async with streamable_http_client(url) as (read, write, *_):
@@ -288,6 +327,7 @@ async def legacy(url: str) -> None:
             elicitation_callback=elicitation,
             list_roots_callback=roots,
             logging_callback=logging_cb,
+            message_handler=on_message,
             client_info=types.Implementation(name="py-2025-e2e", version="1"),
         ) as session:
             init = await session.initialize()
@@ -309,6 +349,20 @@ async def legacy(url: str) -> None:
                 and any(a.startswith("sampling:6*7?") for a in asked),
                 asked,
             )
+
+            # resources/subscribe from a session, to a server mcpgate may speak 2026-07-28 to
+            # (then the gateway subscribes through its subscriptions/listen stream upstream).
+            await attempt("resources/subscribe to a resource of py", lambda: session.subscribe_resource(NOTE), lambda r: True)
+            await session.call_tool("py_set_note", {"text": "from py-2025"})
+
+            async def updated() -> Any:
+                while not any(str(u) == NOTE for u in UPDATED):
+                    await anyio.sleep(0.05)
+                return UPDATED
+
+            await attempt("notifications/resources/updated from py reaches the session", updated, lambda u: True)
+            read = await session.read_resource(NOTE)
+            check("the updated resource reads the new text", read.contents[0].text == "from py-2025", read)  # type: ignore[union-attr]
 
 
 async def main(argv: list[str]) -> int:

@@ -15,6 +15,8 @@ Its tools ask for input the SDK's dual-era way (`Resolve` + `Elicit`/`Sample`): 
   ask_llm(q)       samples the client's LLM with q, then -> "python heard: <answer>"
   list_roots()     asks for the client's roots, then -> "roots: <uri>, <uri>"
   log_progress(n)  n progress notifications and one info log, then -> "py logged <n>"
+  set_note(text)   sets the text of the resource note://py/current and announces
+                   notifications/resources/updated for it (to subscriptions/listen streams)
   add_tool(name)   registers a tool and announces tools/list_changed (both generations)
 
 With --stateless the session-based side is served statelessly too (`stateless_http=True`: no
@@ -90,6 +92,22 @@ async def log_progress_tool(n: int, ctx: Context) -> str:
         await ctx.report_progress(i, n, f"step {i}")
     await ctx.info(f"log_progress did {n} steps")
     return f"py logged {n}"
+
+
+NOTE = {"text": "first note"}
+NOTE_URI = "note://py/current"
+
+
+@mcp.resource(NOTE_URI, name="note", description="A note set_note changes", mime_type="text/plain")
+def note() -> str:
+    return NOTE["text"]
+
+
+@mcp.tool(name="set_note", description="Sets the note resource and announces its update")
+async def set_note_tool(text: str, ctx: Context) -> str:
+    NOTE["text"] = text
+    await ctx.notify_resource_updated(NOTE_URI)
+    return f"note set to {text}"
 
 
 @mcp.tool(name="add_tool", description="Adds a tool at run time and announces tools/list_changed")

@@ -23,18 +23,19 @@ const { ElicitRequestSchema, CreateMessageRequestSchema, ListRootsRequestSchema 
 // their tools cannot ask for input: a known gap of mcpgate (issue 6, upstream side of 2026-07-28)
 // only while the gateway speaks session-based to them; otherwise these are ordinary checks.
 const SESSION_SPOKEN = new Set((process.env.GEN_SESSION_SPOKEN ?? "").split(" ").filter(Boolean));
-const gapReason = (target) =>
+const NO_CHANNEL = (target) =>
   `mcpgate speaks session-based to ${target}, whose SDK serves session-based HTTP without sessions, ` +
   "so the tool has no channel to ask on (needs the upstream side of 2026-07-28)";
-// check name -> the target whose generation decides whether it is a known gap
+// check name -> [the target whose generation decides whether it is a known gap, the reason]
 const KNOWN_GAPS = {
-  "ts (HTTP): elicitation reaches this client and its answer the tool": "ts",
-  "pyst (stateless HTTP): elicitation reaches this client and its answer the tool": "pyst",
+  "ts (HTTP): elicitation reaches this client and its answer the tool": ["ts", NO_CHANNEL],
+  "pyst (stateless HTTP): elicitation reaches this client and its answer the tool": ["pyst", NO_CHANNEL],
 };
+
 const results = [];
 function check(name, ok, detail = "") {
-  const target = KNOWN_GAPS[name];
-  const gap = target !== undefined && SESSION_SPOKEN.has(target) ? gapReason(target) : undefined;
+  const [target, reason] = KNOWN_GAPS[name] ?? [];
+  const gap = target !== undefined && SESSION_SPOKEN.has(target) ? reason(target) : undefined;
   const status = gap === undefined ? (ok ? "ok  " : "FAIL") : ok ? "XPASS" : "XFAIL";
   results.push(status.trim());
   const d = typeof detail === "string" ? detail : JSON.stringify(detail);

@@ -20,23 +20,28 @@ const { Client, StreamableHTTPClientTransport, ProtocolError } = await import(
 
 const url = new URL(process.argv[2]);
 const results = [];
-// The targets mcpgate speaks to session-based (generations.sh reads them from /readyz). The SDK
-// servers `ts` and `pyst` serve session-based HTTP without sessions, so through such a connection
-// their tools cannot ask for input: a known gap of mcpgate (issue 6, upstream side of 2026-07-28)
-// only while the gateway speaks session-based to them; otherwise these are ordinary checks.
+// The targets mcpgate speaks to session-based (generations.sh reads them from /readyz). Some
+// checks can only pass when the gateway speaks 2026-07-28 to their target: such a check is a
+// known gap (issue 6, the upstream side of 2026-07-28) only while the gateway speaks
+// session-based to that target; otherwise it is an ordinary check.
 const SESSION_SPOKEN = new Set((process.env.GEN_SESSION_SPOKEN ?? "").split(" ").filter(Boolean));
-const gapReason = (target) =>
+const NO_CHANNEL = (target) =>
   `mcpgate speaks session-based to ${target}, whose SDK serves session-based HTTP without sessions, ` +
   "so the tool has no channel to ask on (needs the upstream side of 2026-07-28)";
-// check name -> the target whose generation decides whether it is a known gap
+const NO_SUBSCRIBE = (target) =>
+  `mcpgate speaks session-based to ${target}, and the Python SDK's MCPServer has no resources/subscribe ` +
+  "on that side: its updates travel only over subscriptions/listen (needs the upstream side of 2026-07-28)";
+// check name -> [the target whose generation decides whether it is a known gap, the reason]
 const KNOWN_GAPS = {
-  "pyst (stateless HTTP): elicitation answered by this client reaches the tool": "pyst",
-  "ts (HTTP): input_required elicitation answered by this client reaches the tool": "ts",
+  "pyst (stateless HTTP): elicitation answered by this client reaches the tool": ["pyst", NO_CHANNEL],
+  "ts (HTTP): input_required elicitation answered by this client reaches the tool": ["ts", NO_CHANNEL],
+  "listen for a resource of py acknowledged": ["py", NO_SUBSCRIBE],
+  "resources/updated from py on the listen stream": ["py", NO_SUBSCRIBE],
 };
 
 function check(name, ok, detail = "") {
-  const target = KNOWN_GAPS[name];
-  const gap = target !== undefined && SESSION_SPOKEN.has(target) ? gapReason(target) : undefined;
+  const [target, reason] = KNOWN_GAPS[name] ?? [];
+  const gap = target !== undefined && SESSION_SPOKEN.has(target) ? reason(target) : undefined;
   const status = gap === undefined ? (ok ? "ok  " : "FAIL") : ok ? "XPASS" : "XFAIL";
   results.push(status.trim());
   let line = `${status} ${name}`;
@@ -110,7 +115,7 @@ function makeClient(capabilities) {
 }
 
 const EXPECTED_TOOLS = [
-  "py_echo", "py_ask_name", "py_ask_llm", "py_list_roots", "py_log_progress", "py_add_tool",
+  "py_echo", "py_ask_name", "py_ask_llm", "py_list_roots", "py_log_progress", "py_add_tool", "py_set_note",
   "pyst_echo", "pyst_ask_name",
   "ts_echo", "ts_ask_color", "ts_log_progress",
   "tsio_echo", "tsio_ask_color", "tsio_log_progress",
@@ -233,6 +238,31 @@ if (sub) {
   );
   await sub.close();
 }
+
+// A resource subscription on the listen stream: py announces the update of its note.
+const NOTE = "note://py/current";
+let noteUpdated;
+const noteChanged = new Promise((resolve) => (noteUpdated = resolve));
+client.setNotificationHandler("notifications/resources/updated", (n) => {
+  if (n.params.uri === NOTE) noteUpdated(n.params.uri);
+});
+const rsub = await attempt(
+  "listen for a resource of py acknowledged",
+  () => client.listen({ resourceSubscriptions: [NOTE] }),
+  (s) => (s.honoredFilter?.resourceSubscriptions ?? []).includes(NOTE),
+);
+await call("py_set_note", { text: "from ts-2026" });
+if ((rsub?.honoredFilter?.resourceSubscriptions ?? []).includes(NOTE)) {
+  await attempt("resources/updated from py on the listen stream", () => noteChanged, (uri) => uri === NOTE);
+} else {
+  check("resources/updated from py on the listen stream", false, "the subscription was not acknowledged");
+}
+await attempt(
+  "the updated resource reads the new text",
+  () => client.readResource({ uri: NOTE }, { cacheMode: "bypass" }),
+  (r) => r.contents[0]?.text === "from ts-2026",
+);
+await rsub?.close();
 await client.close();
 
 const failed = results.filter((r) => r === "FAIL" || r === "XPASS").length;
