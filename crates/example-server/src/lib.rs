@@ -10,7 +10,9 @@
 //!    pre-serialized lists, no locks across awaits).
 //!
 //! It speaks the session-based protocol versions [`SUPPORTED_VERSIONS`] over stdio,
-//! Streamable HTTP (`/mcp`) and the legacy HTTP+SSE transport (`/sse` + `/message`).
+//! Streamable HTTP (`/mcp`) and the legacy HTTP+SSE transport (`/sse` + `/message`); with
+//! [`Options::era`] [`Era::Modern`] only the stateless revision [`MODERN_VERSION`]
+//! (2026-07-28) instead, and with [`Era::Dual`] both side by side.
 //! See `README.md` beside this crate for the tools, prompts, resources and flags.
 //!
 //! ```no_run

@@ -32,7 +32,9 @@ pub struct StatsSnapshot {
     pub responses: u64,
     /// `tools/call` requests received.
     pub tool_calls: u64,
-    /// Requests stopped by `notifications/cancelled` before they finished.
+    /// Requests stopped by `notifications/cancelled` before they finished, and (2026-07-28
+    /// over HTTP) requests whose client closed the response before the answer, including
+    /// `subscriptions/listen` streams closed by their client.
     pub cancellations: u64,
     /// Sessions opened (stdio connection, Streamable HTTP `initialize`, legacy `GET /sse`).
     pub sessions_opened: u64,

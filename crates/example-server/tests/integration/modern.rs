@@ -903,6 +903,20 @@ async fn stdio_modern_discover_errors_and_mrtr() {
         )
         .await;
     assert_eq!(text(&done), "4");
+    // The state was used up; a forged one is refused the same way.
+    for state in [state, "forged"] {
+        let again = c
+            .request(
+                "tools/call",
+                with_meta(
+                    json!({"name":"sample","arguments":{"prompt":"2+2?"},"requestState":state,
+                           "inputResponses":{"sample":{"role":"assistant","content":{"type":"text","text":"4"}}}}),
+                    caps.clone(),
+                ),
+            )
+            .await;
+        assert_eq!(again["error"]["code"], -32602, "{again}");
+    }
     let missing = c
         .request(
             "tools/call",
