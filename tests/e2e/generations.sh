@@ -133,9 +133,9 @@ log "era discovery in this build: $DISCOVERY; spoken to session-based: $GEN_SESS
 rc=0
 run_client() {
   local name=$1; shift
-  echo "-- $name"
-  local out="$OUT/client-$name.log"
+  local out="$OUT/client-$name.log" t0=$SECONDS
   timeout 120 "$@" >"$out" 2>&1 || rc=1
+  echo "-- $name ($((SECONDS - t0)) s)"
   grep -E '^(ok  |FAIL|XFAIL|XPASS)' "$out" | sed 's/^/  /' || true
   if ! grep -qE '^[0-9]+ passed, [0-9]+ failed$' "$out"; then
     echo "  FAIL $name did not finish; its log:"; tail -n 20 "$out" | sed 's/^/    /'

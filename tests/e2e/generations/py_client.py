@@ -352,7 +352,9 @@ async def legacy(url: str) -> None:
 
             # resources/subscribe from a session, to a server mcpgate may speak 2026-07-28 to
             # (then the gateway subscribes through its subscriptions/listen stream upstream).
-            await attempt("resources/subscribe to a resource of py", lambda: session.subscribe_resource(NOTE), lambda r: True)
+            subscribed = await attempt(
+                "resources/subscribe to a resource of py", lambda: session.subscribe_resource(NOTE), lambda r: True
+            )
             await session.call_tool("py_set_note", {"text": "from py-2025"})
 
             async def updated() -> Any:
@@ -360,7 +362,10 @@ async def legacy(url: str) -> None:
                     await anyio.sleep(0.05)
                 return UPDATED
 
-            await attempt("notifications/resources/updated from py reaches the session", updated, lambda u: True)
+            if subscribed is not None:
+                await attempt("notifications/resources/updated from py reaches the session", updated, lambda u: True)
+            else:
+                check("notifications/resources/updated from py reaches the session", False, "resources/subscribe failed")
             read = await session.read_resource(NOTE)
             check("the updated resource reads the new text", read.contents[0].text == "from py-2025", read)  # type: ignore[union-attr]
 
