@@ -23,14 +23,62 @@ pub fn jsonrpc_error(status: StatusCode, code: ErrorCode, message: &str) -> Resp
         .into_response()
 }
 
-/// One JSON-RPC message as an `application/json` response.
+/// One JSON-RPC message as an `application/json` response. A large member (a relayed
+/// result) is sent from the buffer the upstream's answer was read into, not copied into a
+/// new body (see [`Message::to_chunks`]).
 pub fn json_message(msg: &Message) -> Response {
+    let mut chunks = msg.to_chunks();
+    let body = match chunks.len() {
+        1 => Body::from(chunks.pop().unwrap_or_default()),
+        _ => Body::new(Chunks::new(chunks)),
+    };
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        msg.to_bytes(),
+        body,
     )
         .into_response()
+}
+
+/// A body of a few buffers sent one after another, its exact length known up front (so it
+/// goes out with `Content-Length`, and hyper writes each buffer as it is).
+struct Chunks {
+    parts: std::collections::VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl Chunks {
+    fn new(parts: Vec<Bytes>) -> Chunks {
+        let remaining = parts.iter().map(|p| p.len() as u64).sum();
+        Chunks {
+            parts: parts.into(),
+            remaining,
+        }
+    }
+}
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        let next = self.parts.pop_front().map(|b| {
+            self.remaining -= b.len() as u64;
+            Ok(http_body::Frame::data(b))
+        });
+        std::task::Poll::Ready(next)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
 }
 
 /// An SSE response fed by `live`, with keep-alive comments while idle; `on_idle` runs at each

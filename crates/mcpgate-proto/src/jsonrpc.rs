@@ -369,6 +369,56 @@ impl Message {
         buf.put_u8(b'}');
     }
 
+    /// Serializes as a sequence of buffers whose concatenation is [`Message::to_bytes`]: a
+    /// member of at least [`Message::SHARED_MEMBER_BYTES`] (typically a large `result`) is handed
+    /// on as the very buffer it was parsed from, without a copy; the envelope around it goes
+    /// into small buffers of its own. For a response body that is relayed, not rewritten.
+    pub fn to_chunks(&self) -> Vec<Bytes> {
+        let mut out = Vec::with_capacity(3);
+        let mut cur = BytesMut::with_capacity(64 + self.id.as_ref().map_or(0, |i| i.as_bytes().len()));
+        fn put_raw(cur: &mut BytesMut, out: &mut Vec<Bytes>, v: &RawJson) {
+            if v.as_bytes().len() >= Message::SHARED_MEMBER_BYTES {
+                if !cur.is_empty() {
+                    out.push(cur.split().freeze());
+                }
+                out.push(v.bytes().clone());
+            } else {
+                cur.put_slice(v.as_bytes());
+            }
+        }
+        cur.put_slice(b"{\"jsonrpc\":\"2.0\"");
+        if let Some(id) = &self.id {
+            cur.put_slice(b",\"id\":");
+            put_raw(&mut cur, &mut out, id);
+        }
+        if let Some(m) = &self.method {
+            cur.put_slice(b",\"method\":");
+            write_json_string(&mut cur, m);
+        }
+        for (key, v) in [
+            (&b",\"params\":"[..], &self.params),
+            (b",\"result\":", &self.result),
+            (b",\"error\":", &self.error),
+        ] {
+            if let Some(v) = v {
+                cur.put_slice(key);
+                put_raw(&mut cur, &mut out, v);
+            }
+        }
+        for (k, v) in &self.extra {
+            cur.put_u8(b',');
+            write_json_string(&mut cur, k);
+            cur.put_u8(b':');
+            put_raw(&mut cur, &mut out, v);
+        }
+        cur.put_u8(b'}');
+        out.push(cur.freeze());
+        out
+    }
+
+    /// Members this large are shared, not copied, by [`Message::to_chunks`].
+    pub const SHARED_MEMBER_BYTES: usize = 8 * 1024;
+
     /// Serializes into a new buffer.
     pub fn to_bytes(&self) -> Bytes {
         let mut buf = BytesMut::new();
@@ -463,6 +513,44 @@ mod tests {
 
     fn parse(s: &str) -> Result<Message, ParseError> {
         Message::parse(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn chunks_are_the_bytes_and_share_large_members() {
+        let big = format!(
+            "{{\"content\":[{{\"type\":\"text\",\"text\":\"{}\"}}]}}",
+            "x".repeat(100_000)
+        );
+        let upstream = Bytes::from(format!(r#"{{"jsonrpc":"2.0","id":41,"result":{big},"x-ext":[1]}}"#));
+        let m = parse(std::str::from_utf8(&upstream).unwrap()).unwrap();
+        let m = Message {
+            id: Some(RawJson::parse(Bytes::from_static(b"\"client-7\"")).unwrap()),
+            ..m
+        };
+        let chunks = m.to_chunks();
+        assert_eq!(chunks.concat(), m.to_bytes());
+        assert_eq!(chunks.len(), 3, "envelope, the result as it came, the rest");
+        let result = m.result.as_ref().unwrap().bytes();
+        assert_eq!(chunks[1].as_ptr(), result.as_ptr(), "the result is not copied");
+        assert_eq!(chunks[1].len(), big.len());
+        // Small messages stay one buffer; every kind of member round-trips.
+        for s in [
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/x"}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"m\"q","params":[1,2],"z":null}"#,
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"bad"}}"#,
+        ] {
+            let m = parse(s).unwrap();
+            let chunks = m.to_chunks();
+            assert_eq!(chunks.len(), 1, "{s}");
+            assert_eq!(chunks[0], m.to_bytes(), "{s}");
+        }
+        // Large params and a large extra member are shared too.
+        let p = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"m","params":{big},"y":{big}}}"#);
+        let m = parse(&p).unwrap();
+        let chunks = m.to_chunks();
+        assert_eq!(chunks.concat(), m.to_bytes());
+        assert_eq!(chunks.len(), 5);
     }
 
     #[test]

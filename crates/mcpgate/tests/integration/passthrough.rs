@@ -108,3 +108,32 @@ async fn unknown_methods_are_forwarded_to_a_single_target_and_refused_when_ambig
     assert_eq!(e["code"], -32601, "{e}");
     assert_eq!(c.result("ping", json!({})).await, json!({}));
 }
+
+/// A result far larger than the envelope is sent on from the upstream's buffer (the body is
+/// made of several buffers): it must still arrive whole, byte for byte, with the client's id
+/// and a `Content-Length` that matches.
+#[tokio::test]
+async fn a_large_result_arrives_whole_with_its_length() {
+    let up = fixture(mcpgate_example_server::Options {
+        result_bytes: Some(100_000),
+        ..Default::default()
+    })
+    .await;
+    let gw = Gateway::start(&config("", &[http_target("fx", &up.mcp_url(), "")])).await;
+    let mut c = gw.client();
+    c.initialize(LATEST, json!({})).await;
+    let mut h = c.headers();
+    h.insert("accept", "application/json".parse().unwrap());
+    let body = json!({"jsonrpc": "2.0", "id": "big-1", "method": "tools/call", "params": {"name": "blob_result", "arguments": {}}});
+    let resp = c.post_raw(h, serde_json::to_vec(&body).unwrap()).await;
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    assert_eq!(content_type(resp.headers()), "application/json");
+    let declared: usize = resp.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let bytes = resp.bytes().await.unwrap();
+    assert_eq!(bytes.len(), declared);
+    let v: Value = serde_json::from_slice(&bytes).expect("one JSON value");
+    assert_eq!(v["id"], "big-1");
+    assert_eq!(v["jsonrpc"], "2.0");
+    let text = v["result"]["content"][0]["text"].as_str().unwrap();
+    assert_eq!(text.len(), 100_000);
+}
