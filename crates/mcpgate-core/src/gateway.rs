@@ -722,6 +722,7 @@ impl Inner {
             http: self.http.clone(),
             stderr: Some(t.ops.stderr.clone()),
             generation: t.upstream_generation(),
+            tool_headers: t.tool_headers.clone(),
         };
         // Traffic management (issue 4): the endpoint (replica) this upstream session lives on.
         let endpoint = at.unwrap_or_else(|| t.traffic.pick());

@@ -115,6 +115,9 @@ pub struct TargetRt {
     /// across restarts and for per-client sessions; forgotten when a connect fails, so the
     /// next attempt probes again.
     era: parking_lot::Mutex<Option<mcpgate_upstream::Generation>>,
+    /// `x-mcp-header` parameters of a 2026-07-28 HTTP target's tools, shared by its
+    /// connections (mirrored into `Mcp-Param-*` headers on calls).
+    pub(crate) tool_headers: Arc<mcpgate_upstream::ToolHeaders>,
 }
 
 impl TargetRt {
@@ -132,6 +135,7 @@ impl TargetRt {
             restarts: AtomicU64::new(0),
             traffic,
             era: parking_lot::Mutex::new(None),
+            tool_headers: Arc::default(),
         }
     }
 

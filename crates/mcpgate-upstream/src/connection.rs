@@ -235,7 +235,8 @@ pub(crate) fn send_listen(inner: &Arc<ConnInner>, params: RawJson) -> PendingReq
     let conn = Connection(inner.clone());
     let state = inner.shared.modern.get().expect("modern connection").clone();
     let params = crate::modern::stamp_meta(Some(&params), &state.capabilities, &state.client_info);
-    conn.send_request_with("subscriptions/listen", Some(params), None, true)
+    let headers = RequestHeaders::for_request("subscriptions/listen", Some(&params));
+    conn.send_request_with("subscriptions/listen", Some(params), None, Some(headers))
 }
 
 /// Ends listen request `id` (its request future has been dropped, which on HTTP closed the
@@ -528,7 +529,8 @@ impl Connection {
             return Ok(Era::Legacy);
         }
         let params = crate::modern::stamp_meta(None, &opts.capabilities, &opts.client_info);
-        let mut probe = self.send_request_with("server/discover", Some(params), None, true);
+        let headers = RequestHeaders::for_request("server/discover", Some(&params));
+        let mut probe = self.send_request_with("server/discover", Some(params), None, Some(headers));
         let wait = if opts.generation == Generation::Stateless {
             opts.connect_timeout
         } else {
@@ -557,6 +559,7 @@ impl Connection {
             opts.capabilities.clone(),
             opts.client_info.clone(),
             init.capabilities.clone(),
+            opts.tool_headers.clone(),
         );
         let _ = self.0.shared.modern.set(Arc::new(state));
         let _ = self.0.version.set(mcpgate_proto::modern::V2026_07_28);
@@ -639,7 +642,7 @@ impl Connection {
     fn send_request(&self, method: &str, params: Option<RawJson>, trace: Option<&TraceHeaders>) -> PendingRequest {
         match self.0.shared.modern.get() {
             Some(state) => self.send_modern(state, method, params, trace),
-            None => self.send_request_with(method, params, trace, false),
+            None => self.send_request_with(method, params, trace, None),
         }
     }
 
@@ -715,8 +718,35 @@ impl Connection {
                 })
             }
             _ => {
+                let http = matches!(self.0.transport, Transport::Streamable(_));
+                let mirrored = match method {
+                    "tools/call" if http => match state.tool_headers.headers_for(params.as_ref()) {
+                        Ok(h) => h,
+                        Err(why) => {
+                            let e = Message::error(
+                                RawJson::from_static("null"),
+                                mcpgate_proto::ErrorCode::INVALID_PARAMS,
+                                &format!("Invalid params: {why}"),
+                                None,
+                            );
+                            return self.local(async move { Ok(e) });
+                        }
+                    },
+                    _ => Vec::new(),
+                };
                 let params = crate::modern::stamp_meta(params.as_ref(), &state.capabilities, &state.client_info);
-                self.send_request_with(method, Some(params), trace, true)
+                let mut headers = RequestHeaders::for_request(method, Some(&params));
+                headers.0.extend(mirrored);
+                let pending = self.send_request_with(method, Some(params), trace, Some(headers));
+                if method == "tools/list" && http {
+                    let learnt = state.tool_headers.clone();
+                    return pending.inspect(move |m| {
+                        if let Some(result) = &m.result {
+                            learnt.record(result);
+                        }
+                    });
+                }
+                pending
             }
         }
     }
@@ -749,14 +779,13 @@ impl Connection {
         method: &str,
         params: Option<RawJson>,
         trace: Option<&TraceHeaders>,
-        modern: bool,
+        headers: Option<RequestHeaders>,
     ) -> PendingRequest {
         let shared = &self.0.shared;
         let (id, rx) = match shared.pending.register() {
             (id, Ok(rx)) => (id, rx),
             (id, Err(e)) => return PendingRequest::failed(id, e),
         };
-        let headers = modern.then(|| RequestHeaders::for_request(method, params.as_ref()));
         let body = encode_request(id, method, params.as_ref(), self.0.transport.framing());
         match self.0.transport.start_request(id, body, trace, headers) {
             Ok(driver) => PendingRequest::new(id, shared.pending.clone(), rx, driver),

@@ -40,7 +40,7 @@ use url::Url;
 pub use connection::{Connection, TraceHeaders};
 pub use error::{BoxError, UpstreamError};
 pub use http::HttpClient;
-pub use modern::{Generation, PROBE_TIMEOUT, encode_header_value};
+pub use modern::{Generation, PROBE_TIMEOUT, ToolHeaders};
 pub use pending::PendingRequest;
 pub use stderr::StderrTail;
 
@@ -103,6 +103,9 @@ pub struct ConnectOptions {
     pub stderr: Option<Arc<StderrTail>>,
     /// Which protocol generation to speak: probe (`Auto`), session-based, or 2026-07-28.
     pub generation: Generation,
+    /// 2026-07-28 over HTTP: the `x-mcp-header` parameters of the server's tools, shared by
+    /// the connections of one target.
+    pub tool_headers: Arc<ToolHeaders>,
 }
 
 impl ConnectOptions {
@@ -123,6 +126,7 @@ impl ConnectOptions {
             http,
             stderr: None,
             generation: Generation::Auto,
+            tool_headers: Arc::default(),
         }
     }
 }

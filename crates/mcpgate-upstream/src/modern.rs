@@ -26,13 +26,13 @@
 //!   is unknown).
 
 use std::collections::BTreeSet;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
 use mcpgate_proto::modern::{self as wire, meta};
 use mcpgate_proto::raw::{elements, member, str_member};
+use mcpgate_proto::xheader;
 use mcpgate_proto::{ErrorCode, Message, ObjectEdit, RawJson};
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
@@ -200,14 +200,17 @@ impl RequestHeaders {
     /// (needed on the probe, before the connection's fixed headers know the version).
     pub(crate) fn for_request(method: &str, params: Option<&RawJson>) -> RequestHeaders {
         let mut out = Vec::with_capacity(3);
-        if let Ok(v) = HeaderValue::from_str(&encode_header_value(method)) {
-            out.push((HeaderName::from_static(wire::header::METHOD), v));
-        }
+        out.push((
+            HeaderName::from_static(wire::header::METHOD),
+            xheader::encode_value(method),
+        ));
         if let Some(key) = wire::name_member(method)
             && let Some(name) = params.and_then(|p| str_member(p, key))
-            && let Ok(v) = HeaderValue::from_str(&encode_header_value(name.as_str()))
         {
-            out.push((HeaderName::from_static(wire::header::NAME), v));
+            out.push((
+                HeaderName::from_static(wire::header::NAME),
+                xheader::encode_value(name.as_str()),
+            ));
         }
         out.push((
             HeaderName::from_static(wire::header::PROTOCOL_VERSION),
@@ -223,23 +226,31 @@ impl RequestHeaders {
     }
 }
 
-/// A header value per the 2026-07-28 value encoding: as is when it is visible ASCII (and
-/// spaces inside) without leading or trailing whitespace and not itself shaped like the
-/// sentinel; otherwise `=?base64?…?=` around the Base64 of its UTF-8.
-pub fn encode_header_value(s: &str) -> String {
-    let visible = s.bytes().all(|b| b == b' ' || (0x21..=0x7e).contains(&b));
-    let padded = s.starts_with(' ') || s.ends_with(' ');
-    let sentinel = s.starts_with(wire::header::BASE64_PREFIX) && s.ends_with(wire::header::BASE64_SUFFIX);
-    let plain = !s.is_empty() && visible && !padded && !sentinel;
-    if plain {
-        return s.to_owned();
+/// The `x-mcp-header` parameters of a server's tools, learnt from the `tools/list` results
+/// that pass through ([`xheader::ToolHeaders`]): a Streamable HTTP client MUST mirror the
+/// annotated arguments of a `tools/call` into `Mcp-Param-*` headers, and the server MUST
+/// reject a call whose value is in the body but not in a header. Shared by every connection
+/// to one target, so per-client connections know what the main one listed.
+#[derive(Default)]
+pub struct ToolHeaders(Mutex<xheader::ToolHeaders>);
+
+impl std::fmt::Debug for ToolHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolHeaders").finish_non_exhaustive()
     }
-    format!(
-        "{}{}{}",
-        wire::header::BASE64_PREFIX,
-        base64::engine::general_purpose::STANDARD.encode(s.as_bytes()),
-        wire::header::BASE64_SUFFIX
-    )
+}
+
+impl ToolHeaders {
+    /// Learns the annotated tools of one `tools/list` result page.
+    pub(crate) fn record(&self, result: &RawJson) {
+        // Invalid tools are reported (and left out) where the merged list is built.
+        let _ = self.0.lock().learn_page(result);
+    }
+
+    /// The `Mcp-Param-*` headers of a `tools/call` with these params.
+    pub(crate) fn headers_for(&self, params: Option<&RawJson>) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+        self.0.lock().for_call(params).map_err(|e| e.to_string())
+    }
 }
 
 /// What a modern connection keeps besides its transport.
@@ -257,11 +268,19 @@ pub(crate) struct ModernState {
     pub(crate) acked: watch::Sender<(u64, Vec<String>)>,
     /// The upstream id of the open listen request, if any (not counted as in flight).
     pub(crate) listen_id: Mutex<Option<u64>>,
+    /// `x-mcp-header` parameters of the server's tools.
+    pub(crate) tool_headers: Arc<ToolHeaders>,
 }
 
 impl ModernState {
-    pub(crate) fn new(capabilities: RawJson, client_info: RawJson, server_capabilities: RawJson) -> Self {
+    pub(crate) fn new(
+        capabilities: RawJson,
+        client_info: RawJson,
+        server_capabilities: RawJson,
+        tool_headers: Arc<ToolHeaders>,
+    ) -> Self {
         ModernState {
+            tool_headers,
             capabilities,
             client_info,
             server_capabilities,
@@ -439,18 +458,6 @@ mod tests {
 
     fn msg(s: &str) -> Message {
         Message::parse(bytes::Bytes::from(s.to_owned())).unwrap()
-    }
-
-    #[test]
-    fn header_value_encoding_per_spec_examples() {
-        assert_eq!(encode_header_value("us-west1"), "us-west1");
-        assert_eq!(encode_header_value("Hello, 世界"), "=?base64?SGVsbG8sIOS4lueVjA==?=");
-        assert_eq!(encode_header_value(" padded "), "=?base64?IHBhZGRlZCA=?=");
-        assert_eq!(encode_header_value("line1\nline2"), "=?base64?bGluZTEKbGluZTI=?=");
-        assert_eq!(
-            encode_header_value("=?base64?literal?="),
-            "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?="
-        );
     }
 
     #[test]

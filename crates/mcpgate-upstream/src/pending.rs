@@ -121,6 +121,9 @@ impl PendingMap {
 /// Resolves `Ok` once the response has been routed or will arrive on another stream.
 pub(crate) type Driver = Pin<Box<dyn Future<Output = Result<(), UpstreamError>> + Send>>;
 
+/// A look at a response before the caller gets it.
+type Inspect = Box<dyn FnOnce(&Message) + Send>;
+
 /// A request sent upstream; resolves to the response message (a result or a JSON-RPC error).
 ///
 /// Dropping it forgets the pending entry: a response that arrives later is logged and dropped.
@@ -128,6 +131,8 @@ pub(crate) type Driver = Pin<Box<dyn Future<Output = Result<(), UpstreamError>> 
 #[must_use = "the request is delivered and answered only while this future is polled"]
 pub struct PendingRequest {
     id: u64,
+    /// Looks at a successful response before the caller gets it.
+    inspect: Option<Inspect>,
     owner: Option<Arc<PendingMap>>,
     driver: Option<Driver>,
     rx: Option<oneshot::Receiver<Result<Message, UpstreamError>>>,
@@ -143,6 +148,7 @@ impl PendingRequest {
     ) -> Self {
         PendingRequest {
             id,
+            inspect: None,
             owner: Some(owner),
             driver,
             rx: Some(rx),
@@ -153,6 +159,7 @@ impl PendingRequest {
     pub(crate) fn failed(id: u64, error: UpstreamError) -> Self {
         PendingRequest {
             id,
+            inspect: None,
             owner: None,
             driver: None,
             rx: None,
@@ -163,6 +170,12 @@ impl PendingRequest {
     /// The upstream JSON-RPC id of this request.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Runs `f` on the response message, if one arrives, before the caller gets it.
+    pub(crate) fn inspect(mut self, f: impl FnOnce(&Message) + Send + 'static) -> Self {
+        self.inspect = Some(Box::new(f));
+        self
     }
 
     fn finish(&mut self) {
@@ -206,6 +219,9 @@ impl Future for PendingRequest {
                 // Whoever completed the waiter already removed the entry.
                 this.owner = None;
                 this.finish();
+                if let (Ok(m), Some(f)) = (&outcome, this.inspect.take()) {
+                    f(m);
+                }
                 Poll::Ready(outcome)
             }
             Poll::Pending => Poll::Pending,

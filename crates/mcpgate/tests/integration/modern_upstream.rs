@@ -402,3 +402,44 @@ async fn a_target_configured_stateless_refuses_a_session_based_server() {
         "auto picks 2026-07-28 on a dual server"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn annotated_arguments_are_mirrored_into_mcp_param_headers_upstream() {
+    // The fixture, like any 2026-07-28 server, rejects a call whose annotated argument is in
+    // the body without its Mcp-Param-* header (-32020), so these calls pass only if the
+    // gateway mirrors them as a client must.
+    let m = fixture(Options {
+        xheader_tools: true,
+        ..modern_opts("m")
+    })
+    .await;
+    // One target: its tools are not prefixed.
+    let gw = Gateway::start(&config("", &[http_target("m", &m.mcp_url(), "")])).await;
+    let c = gw.connect().await;
+    let args =
+        json!({ "region": "us-west1", "tenant": { "id": 42 }, "verbose": true, "note": "Hello, 世界", "query": "q" });
+    let r = c.call("xh_route", args.clone()).await;
+    assert_eq!(r["structuredContent"]["arguments"], args, "{r}");
+    let posts = m.server().request_headers();
+    let call = posts
+        .iter()
+        .rev()
+        .find(|h| h.iter().any(|(k, v)| k == "mcp-name" && v == "xh_route"))
+        .expect("the call's headers");
+    let get = |k: &str| call.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("mcp-param-region").as_deref(), Some("us-west1"), "{call:?}");
+    assert_eq!(get("mcp-param-tenant-id").as_deref(), Some("42"), "{call:?}");
+    assert_eq!(get("mcp-param-verbose").as_deref(), Some("true"), "{call:?}");
+    assert_eq!(
+        get("mcp-param-note").as_deref(),
+        Some("=?base64?SGVsbG8sIOS4lueVjA==?="),
+        "{call:?}"
+    );
+    // A null value sends no header (and the server expects none).
+    let r = c.call("xh_route", json!({ "region": "eu", "note": null })).await;
+    assert_eq!(r["structuredContent"]["arguments"]["region"], "eu", "{r}");
+    // Tools with invalid annotations are not offered at all.
+    let names = c.tool_names().await;
+    assert!(names.iter().any(|n| n == "xh_route"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("xh_bad")), "{names:?}");
+}
