@@ -10,6 +10,7 @@
 //! Every request passes the [`edge`] checks first. MCP semantics live in `mcpgate-core`;
 //! this crate only frames, validates and delivers.
 
+mod accept;
 pub mod auth;
 pub mod edge;
 mod legacy;
@@ -86,12 +87,10 @@ pub async fn serve(
     gw: Gateway,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // `into_make_service`: each connection gets a clone of the router (an `Arc`), where
-    // serving the `Router` itself rebuilds its route table for every connection (a few KiB
-    // per open SSE stream, and allocations per connection).
-    axum::serve(listener, router(gw).into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Each connection gets a clone of the router (an `Arc`): serving the `Router` as a
+    // make-service would rebuild its route table for every connection. HTTP/1.1 without
+    // protocol sniffing (see `accept`).
+    accept::serve(listener, router(gw), shutdown).await
 }
 
 async fn edge_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
