@@ -40,7 +40,13 @@ pub(crate) fn upstream_params(session: &Session, params: Option<&RawJson>) -> Ra
         .and_then(|m| ObjectEdit::parse(m).ok())
         .unwrap_or_default();
     m.set(meta::CLIENT_CAPABILITIES, session.client_capabilities.clone());
-    m.set(meta::CLIENT_INFO, session.client_info.clone());
+    // clientInfo is optional in 2026-07-28; a stateless client that sent none has an empty
+    // object here, which is no valid Implementation: leave the key to the connection's default.
+    if str_member(&session.client_info, "name").is_some() {
+        m.set(meta::CLIENT_INFO, session.client_info.clone());
+    } else {
+        m.remove(meta::CLIENT_INFO);
+    }
     let level = session.state.lock().log_level;
     match level {
         Some(l) => m.set(meta::LOG_LEVEL, RawJson::string(LOG_LEVELS[l])),
