@@ -24,14 +24,15 @@
 #   ts-2026   TypeScript SDK v2 `Client` with versionNegotiation auto (generations/ts_client.mjs)
 #   ts-2025   TypeScript SDK v1 `Client` (session-based), the input-asking tools of the 2026-07-28
 #             servers (generations/ts1_client.mjs)
-# the cache hints of merged lists against their 2026-07-28 contributors' (generations/hints.py),
+# minimal 2026-07-28 requests and the cache hints of merged lists against their 2026-07-28
+# contributors' (generations/raw.py),
 # and the era mcpgate chose for each target, where it reports one (generations/eras.py).
 #
 # XFAIL lines are checks that fail because of a known gap in mcpgate (the reason is printed and
 # listed in docs/protocol.md); they are counted apart and do not fail the run. A check is only
 # marked so while the condition of the gap holds, read from the gateway itself: whether the
 # build knows the target field `generation` (upstream era discovery), and which targets /readyz
-# says it speaks to session-based. (hints.py's marks are a fixed list: nothing the gateway reports
+# says it speaks to session-based. (raw.py's marks are a fixed list: nothing the gateway reports
 # tells that gap apart.) A marked check that passes is `XPASS` and fails the run.
 # The last line is `N passed, M failed` (expected failures not included in either).
 # Time: ~40 s warm (markitdown-mcp's start dominates).
@@ -146,7 +147,7 @@ run_client py-2026 "$PY" "$HERE/generations/py_client.py" "$URL"
 run_client py-2025 "$PY" "$HERE/generations/py_client.py" --legacy "$URL"
 run_client ts-2026 "$NODE22" "$HERE/generations/ts_client.mjs" "$URL"
 run_client ts-2025 node "$HERE/generations/ts1_client.mjs" "$URL"
-run_client hints "$PY" "$HERE/generations/hints.py" "$URL" \
+run_client raw "$PY" "$HERE/generations/raw.py" "$URL" \
   py="http://127.0.0.1:$PY_PORT/mcp" pyst="http://127.0.0.1:$PYST_PORT/mcp" ts="http://127.0.0.1:$TS_PORT/mcp"
 run_client eras "$PY" "$HERE/generations/eras.py" "$DISCOVERY" "http://127.0.0.1:$GW_PORT"
 

@@ -1,19 +1,24 @@
-"""Cache hints of merged results against the hints their 2026-07-28 contributors give.
+"""Raw 2026-07-28 requests through mcpgate: minimal requests, and cache hints of merged results.
 
-Asks each 2026-07-28 HTTP upstream of tests/e2e/generations.sh directly, then mcpgate, for
+Minimal requests: a `tools/call` whose `_meta` has only what 2026-07-28 requires
+(`protocolVersion`, `clientCapabilities`; `clientInfo` is optional, a SHOULD) must reach every
+2026-07-28 target and come back with its result.
+
+Cache hints: asks each 2026-07-28 HTTP upstream of tests/e2e/generations.sh directly, then mcpgate, for
 `tools/list` and `server/discover` (raw 2026-07-28 requests, so the `ttlMs`/`cacheScope` members
 are seen as sent), and checks issue 6's rule for merged results: `ttlMs` never longer than the
 shortest contributor's, and `private` when a contributor's result is private (the spec: a private
 result MUST NOT be shared across authorization contexts, so nothing built from it may be public).
 Output contract as py_client.py: `ok`/`FAIL`/`XFAIL`/`XPASS` lines, then `N passed, M failed`.
 
-usage: python hints.py GATEWAY_MCP_URL NAME=UPSTREAM_MCP_URL...
+usage: python raw.py GATEWAY_MCP_URL NAME=UPSTREAM_MCP_URL...
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -41,37 +46,33 @@ def check(name: str, ok: bool, detail: object) -> None:
     elif status == "XFAIL":
         line += f" (known gap: {gap}; got: {detail})"
     elif status == "XPASS":
-        line += f": passes now; remove it from KNOWN_GAPS in generations/hints.py ({gap})"
+        line += f": passes now; remove it from KNOWN_GAPS in generations/raw.py ({gap})"
     print(line, flush=True)
 
 
-def rpc(url: str, method: str) -> dict[str, Any]:
+def rpc(url: str, method: str, params: dict[str, Any] | None = None, client_info: bool = True) -> dict[str, Any]:
     """One 2026-07-28 request; the result object (JSON or the response event of an SSE body)."""
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": method,
-        "params": {
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {},
-                "io.modelcontextprotocol/clientInfo": {"name": "hints-e2e", "version": "1"},
-            }
-        },
+    meta: dict[str, Any] = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
     }
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "Accept": "application/json, text/event-stream",
-            "MCP-Protocol-Version": "2026-07-28",
-            "Mcp-Method": method,
-        },
-    )
-    with urllib.request.urlopen(request, timeout=20) as response:
-        text = response.read().decode()
+    if client_info:
+        meta["io.modelcontextprotocol/clientInfo"] = {"name": "raw-e2e", "version": "1"}
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**(params or {}), "_meta": meta}}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": method,
+    }
+    if params and "name" in params:
+        headers["Mcp-Name"] = params["name"]
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            text = response.read().decode()
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode()
     candidates = [text] if text.lstrip().startswith("{") else [
         line[5:].strip() for line in text.splitlines() if line.startswith("data:")
     ]
@@ -79,12 +80,25 @@ def rpc(url: str, method: str) -> dict[str, Any]:
         message = json.loads(candidate)
         if message.get("id") == 1:
             if "result" not in message:
-                raise RuntimeError(f"{url} {method}: {message}")
+                raise RuntimeError(f"{url} {method}: {message.get('error')}")
             return message["result"]
     raise RuntimeError(f"{url} {method}: no response in {text[:300]}")
 
 
+MINIMAL_CALLS = {"py_echo": "py:", "pyst_echo": "py:", "ts_echo": "ts:", "tsio_echo": "tsio:"}
+
+
 def main(gateway: str, upstreams: list[str]) -> int:
+    for tool, prefix in MINIMAL_CALLS.items():
+        name = f"{tool} without clientInfo (optional in 2026-07-28)"
+        try:
+            r = rpc(gateway, "tools/call", {"name": tool, "arguments": {"text": "bare"}}, client_info=False)
+        except Exception as exc:  # noqa: BLE001 - the check's outcome
+            check(name, False, exc)
+            continue
+        texts = [c.get("text") for c in r.get("content", [])]
+        check(name, texts == [f"{prefix}bare"] and not r.get("isError"), r)
+
     contributors = dict(u.split("=", 1) for u in upstreams)
     for method in ("tools/list", "server/discover"):
         seen = {}
