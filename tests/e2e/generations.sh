@@ -15,18 +15,19 @@
 #          (`createMcpHandler`; its ask_color tool returns `inputRequired(...)`)
 #   tsio   the same TypeScript server over stdio (`serveStdio`)
 #          (tests/e2e/generations/ts_server.mjs)
-#   ev     server-everything 2026.8.31 over Streamable HTTP (session-based)
-#   md     markitdown-mcp 0.0.1a8 over stdio (session-based)
-#   ex     mcpgate's example server over stdio (session-based)
+#   ev     server-everything 2026.8.31 over Streamable HTTP (session-based only: TypeScript SDK v1)
+#   md     markitdown-mcp 0.0.1a8 over stdio (written session-based; on the venv's mcp 2.3.0 it
+#          answers server/discover too)
+#   ex     mcpgate's example server over stdio (session-based only)
 # Clients through the gateway (each prints one `ok`/`FAIL`/`XFAIL` line per check):
 #   py-2026   Python SDK `Client(mode="auto")`, must negotiate 2026-07-28 (generations/py_client.py)
 #   py-2025   Python SDK `ClientSession` at 2025-11-25 (generations/py_client.py --legacy)
 #   ts-2026   TypeScript SDK v2 `Client` with versionNegotiation auto (generations/ts_client.mjs)
 #   ts-2025   TypeScript SDK v1 `Client` (session-based), the input-asking tools of the 2026-07-28
 #             servers (generations/ts1_client.mjs)
-# minimal 2026-07-28 requests and the cache hints of merged lists against their 2026-07-28
-# contributors' (generations/raw.py),
-# and the era mcpgate chose for each target, where it reports one (generations/eras.py).
+# then minimal raw 2026-07-28 requests and the cache hints of merged lists against their
+# 2026-07-28 contributors' (generations/raw.py), and the generation mcpgate speaks to each target
+# according to /readyz (generations/eras.py).
 #
 # XFAIL lines are checks that fail because of a known gap in mcpgate (the reason is printed and
 # listed in docs/protocol.md); they are counted apart and do not fail the run. A check is only
@@ -35,7 +36,7 @@
 # says it speaks to session-based. (raw.py's marks are a fixed list: nothing the gateway reports
 # tells that gap apart.) A marked check that passes is `XPASS` and fails the run.
 # The last line is `N passed, M failed` (expected failures not included in either).
-# Time: ~40 s warm (markitdown-mcp's start dominates).
+# Time: ~45 s warm (markitdown-mcp's start, once per session-based client, dominates).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib/common.sh
