@@ -64,6 +64,9 @@ struct Cli {
     /// milliseconds without a notification (0 = none).
     #[arg(long, value_name = "MS", default_value_t = 0, requires = "http")]
     keep_alive_ms: u64,
+    /// 2026-07-28: cacheable results say cacheScope "private" instead of "public".
+    #[arg(long)]
+    cache_private: bool,
 }
 
 impl Cli {
@@ -82,6 +85,7 @@ impl Cli {
             ttl_ms: self.ttl_ms,
             xheader_tools: self.xheader_tools,
             listen_keep_alive: (self.keep_alive_ms > 0).then(|| Duration::from_millis(self.keep_alive_ms)),
+            cache_private: self.cache_private,
         }
     }
 }

@@ -288,6 +288,11 @@ pub fn precheck(msg: &Incoming, meta: &ReqMeta) -> Result<(), RpcError> {
     Ok(())
 }
 
+/// `cacheScope` of this server's cacheable results.
+fn cache_scope(shared: &Shared) -> &'static str {
+    if shared.opts.cache_private { "private" } else { "public" }
+}
+
 fn discover(shared: &Shared, id: &str) -> Bytes {
     let result = json!({
         "resultType": proto::RESULT_COMPLETE,
@@ -308,7 +313,7 @@ fn discover(shared: &Shared, id: &str) -> Bytes {
         },
         "instructions": server::INSTRUCTIONS,
         "ttlMs": shared.opts.ttl_ms,
-        "cacheScope": "public",
+        "cacheScope": cache_scope(shared),
     });
     jsonrpc::result(id, &result)
 }
@@ -379,7 +384,7 @@ fn finish(shared: &Shared, msg: &Incoming, reply: Msg) -> Msg {
     );
     if cacheable {
         result.insert("ttlMs".into(), json!(shared.opts.ttl_ms));
-        result.insert("cacheScope".into(), json!("public"));
+        result.insert("cacheScope".into(), json!(cache_scope(shared)));
     } else if msg.method() == Some(Method::ResourcesRead) {
         #[derive(Deserialize)]
         struct U<'a> {
@@ -388,7 +393,7 @@ fn finish(shared: &Shared, msg: &Incoming, reply: Msg) -> Msg {
         }
         let live = msg.parse_params::<U<'_>>().is_ok_and(|u| u.uri == COUNTER_URI);
         result.insert("ttlMs".into(), json!(if live { 0 } else { shared.opts.ttl_ms }));
-        result.insert("cacheScope".into(), json!("public"));
+        result.insert("cacheScope".into(), json!(cache_scope(shared)));
     }
     Msg {
         bytes: Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),

@@ -53,6 +53,9 @@ pub struct Options {
     /// HTTP, 2026-07-28: send an SSE comment line (`:`) on a `subscriptions/listen` stream
     /// whenever this long passes without a notification (`None`: never).
     pub listen_keep_alive: Option<Duration>,
+    /// 2026-07-28: cacheable results say `cacheScope: "private"` instead of `"public"` (a
+    /// server whose lists depend on the caller).
+    pub cache_private: bool,
 }
 
 /// The protocol generation(s) an example server speaks (`--era`).
@@ -131,6 +134,7 @@ impl Default for Options {
             ttl_ms: DEFAULT_TTL_MS,
             xheader_tools: false,
             listen_keep_alive: None,
+            cache_private: false,
         }
     }
 }

@@ -1202,3 +1202,22 @@ async fn listen_streams_can_carry_keep_alive_comments() {
     let r = c.post(&b).await;
     assert!(!String::from_utf8_lossy(&r.body).contains(":\n\n"), "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn cache_private_marks_every_cacheable_result_private() {
+    let (_f, mut c) = Modern::with(Options {
+        era: Era::Modern,
+        cache_private: true,
+        ..Options::default()
+    })
+    .await;
+    for (method, params) in [
+        ("server/discover", json!({})),
+        ("tools/list", json!({})),
+        ("resources/templates/list", json!({})),
+        ("resources/read", json!({"uri": "example://readme"})),
+    ] {
+        let r = c.request(method, params).await.response();
+        assert_eq!(r["result"]["cacheScope"], "private", "{method}: {r}");
+    }
+}
