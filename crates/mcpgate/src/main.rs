@@ -77,6 +77,12 @@ enum Command {
         /// 2026-07-28) | dual (both).
         #[arg(long, value_name = "ERA", default_value = "session", hide = true)]
         era: mcpgate_example_server::Era,
+        /// 2026-07-28: ttlMs of cacheable results, for tests of the gateway's cache hints.
+        #[arg(long, value_name = "MS", default_value_t = mcpgate_example_server::DEFAULT_TTL_MS, hide = true)]
+        ttl_ms: u64,
+        /// 2026-07-28: cacheable results say cacheScope "private".
+        #[arg(long, hide = true)]
+        cache_private: bool,
     },
 }
 
@@ -115,6 +121,8 @@ fn main() -> ExitCode {
                 fault,
                 echo_meta,
                 era,
+                ttl_ms,
+                cache_private,
             } => {
                 let opts = mcpgate_example_server::Options {
                     name,
@@ -122,6 +130,8 @@ fn main() -> ExitCode {
                     faults: fault,
                     echo_meta,
                     era,
+                    ttl_ms,
+                    cache_private,
                     ..Default::default()
                 };
                 match mcpgate_example_server::serve_stdio(opts).await {
