@@ -33,8 +33,9 @@
 # listed in docs/protocol.md); they are counted apart and do not fail the run. A check is only
 # marked so while the condition of the gap holds, read from the gateway itself: whether the
 # build knows the target field `generation` (upstream era discovery), and which targets /readyz
-# says it speaks to session-based. (raw.py's marks are a fixed list: nothing the gateway reports
-# tells that gap apart.) A marked check that passes is `XPASS` and fails the run.
+# says it speaks to session-based; raw.py marks a cache-hint check only when the merged result
+# shows the gap's exact symptom (the gateway's own defaults). A marked check that passes is
+# `XPASS` and fails the run.
 # The last line is `N passed, M failed` (expected failures not included in either).
 # Time: ~45 s warm (markitdown-mcp's start, once per session-based client, dominates).
 set -euo pipefail

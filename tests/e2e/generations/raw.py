@@ -9,7 +9,9 @@ Cache hints: asks each 2026-07-28 HTTP upstream of tests/e2e/generations.sh dire
 are seen as sent), and checks issue 6's rule for merged results: `ttlMs` never longer than the
 shortest contributor's, and `private` when a contributor's result is private (the spec: a private
 result MUST NOT be shared across authorization contexts, so nothing built from it may be public).
-Output contract as py_client.py: `ok`/`FAIL`/`XFAIL`/`XPASS` lines, then `N passed, M failed`.
+Output contract as py_client.py: `ok`/`FAIL`/`XFAIL` lines, then `N passed, M failed`.
+A hint check is marked XFAIL only when mcpgate shows the known gap's exact symptom (its own
+session-based defaults, 60 s and public); any other wrong value is a FAIL.
 
 usage: python raw.py GATEWAY_MCP_URL NAME=UPSTREAM_MCP_URL...
 """
@@ -24,29 +26,34 @@ from typing import Any
 
 RESULTS: list[str] = []
 
-# Known gaps of mcpgate, by check name (static: nothing the gateway reports tells them apart).
+# Known gaps of mcpgate, by check name. A gap is recognised by its exact symptom (the gateway's
+# own session-based defaults, 60 s and public, in place of what the upstreams said), so a check
+# that fails in any other way is an ordinary failure, and one that passes is ok.
+GAP_DEFAULT_HINTS = (60000, "public")
 KNOWN_GAPS = {
     "tools/list: merged ttlMs not longer than the shortest contributor's": (
+        0,
         "mcpgate computes merged list hints from its own default (60 s) and ignores the hints of "
-        "2026-07-28 upstreams"
+        "2026-07-28 upstreams",
     ),
     "tools/list: merged cacheScope private when a contributor's is": (
-        "mcpgate's merged cacheScope depends only on its own policy filtering, not on the upstreams'"
+        1,
+        "mcpgate's merged cacheScope depends only on its own policy filtering, not on the upstreams'",
     ),
 }
 
 
-def check(name: str, ok: bool, detail: object) -> None:
-    gap = KNOWN_GAPS.get(name)
-    status = ("XPASS" if ok else "XFAIL") if gap else ("ok  " if ok else "FAIL")
+def check(name: str, ok: bool, detail: object, got: tuple[object, object] | None = None) -> None:
+    known = KNOWN_GAPS.get(name)
+    symptom = known is not None and got is not None and got[known[0]] == GAP_DEFAULT_HINTS[known[0]]
+    gap = known[1] if known and symptom and not ok else None
+    status = "XFAIL" if gap else ("ok  " if ok else "FAIL")
     RESULTS.append(status.strip())
     line = f"{status} {name}"
     if status == "FAIL":
         line += f": {detail}"
     elif status == "XFAIL":
         line += f" (known gap: {gap}; got: {detail})"
-    elif status == "XPASS":
-        line += f": passes now; remove it from KNOWN_GAPS in generations/raw.py ({gap})"
     print(line, flush=True)
 
 
@@ -123,12 +130,14 @@ def main(gateway: str, upstreams: list[str]) -> int:
             f"{method}: merged ttlMs not longer than the shortest contributor's",
             isinstance(got[0], int) and (shortest is None or got[0] <= shortest),
             f"mcpgate ttlMs={got[0]}, shortest contributor {shortest} ({seen})",
+            got,
         )
         any_private = any(scope == "private" for _, scope in seen.values())
         check(
             f"{method}: merged cacheScope private when a contributor's is",
             got[1] == "private" if any_private else got[1] in ("public", "private"),
             f"mcpgate cacheScope={got[1]} ({seen})",
+            got,
         )
     failed = sum(1 for r in RESULTS if r in ("FAIL", "XPASS"))
     passed = sum(1 for r in RESULTS if r == "ok")
