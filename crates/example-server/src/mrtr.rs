@@ -11,11 +11,12 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use tokio::time::Instant;
 
 use crate::jsonrpc::{self, Incoming, Msg, RpcError};
 use crate::modern::{self, ReqMeta};
