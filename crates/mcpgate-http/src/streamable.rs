@@ -128,11 +128,14 @@ pub(crate) async fn post(
     let parent = state.gw.trace_parent(&headers);
     let msg = match parsed {
         Parsed::Single(m) => m,
-        Parsed::Batch(items) => return batch(state, headers, items, parent).await,
+        // Boxed here and below: a future awaited inline makes this handler's future as large
+        // as the largest of them (the whole request handling, tens of KiB), and axum and
+        // tower move and box that future several times per request.
+        Parsed::Batch(items) => return Box::pin(batch(state, headers, items, parent)).await,
     };
     if crate::modern::is_modern(&headers, &msg) {
         let identity = caller.and_then(|c| c.0.0);
-        return crate::modern::post(state, identity, headers, msg, accept_sse).await;
+        return Box::pin(crate::modern::post(state, identity, headers, msg, accept_sse)).await;
     }
     if msg.method() == "initialize" && msg.kind() == MessageKind::Request {
         return initialize(state, msg, caller.map(|c| c.0.0).unwrap_or_default(), &parent);
@@ -147,7 +150,7 @@ pub(crate) async fn post(
     match msg.kind() {
         MessageKind::Request => request(state, session, msg, accept_json, accept_sse, parent).await,
         _ => {
-            state.gw.handle(&session, msg, None).await;
+            Box::pin(state.gw.handle(&session, msg, None)).await;
             StatusCode::ACCEPTED.into_response()
         }
     }
