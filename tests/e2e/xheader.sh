@@ -11,9 +11,10 @@
 # headers it builds itself (plain, Base64-encoded, nested, integers, booleans, null), and checks
 # the arguments arrive unchanged; a hand-made request with a mismatched header must get 400 and
 # -32020 (py_client.py). A second example server speaks 2026-07-28 itself (--era modern), so
-# each SDK's own filtering of the fixture's tools can be compared with mcpgate's
-# (tests/e2e/xheader/py_client.py, ts_client.mjs). Finally the gateway log must name each tool
-# it left out. Prints `N passed, M failed`. Time: ~5 s warm.
+# each SDK's own filtering of the fixture's tools can be compared with mcpgate's; a second mcpgate
+# fronts that server, so the same calls also cross a hop where mcpgate itself must add the
+# headers (tests/e2e/xheader/py_client.py, ts_client.mjs). Finally the gateway log must name
+# each tool it left out. Prints `N passed, M failed`. Time: ~5 s warm.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib/common.sh
@@ -51,6 +52,17 @@ targets:
 YAML
 start_bg "$OUT/gateway.log" "$BIN" run -c "$OUT/gateway.yaml"
 wait_mcp "http://127.0.0.1:$PORT/mcp" "$LAST_PID" "$OUT/gateway.log" 30
+# A second gateway in front of the 2026-07-28 example server: mcpgate speaks 2026-07-28 to it
+# and must put Mcp-Param-* on its own calls (the server refuses a call without them).
+PORT2="$(free_port)"
+cat >"$OUT/gateway-2026.yaml" <<YAML
+listen: { address: "127.0.0.1:$PORT2" }
+targets:
+  - name: ex26
+    streamable_http: { url: "http://127.0.0.1:$MODERN_PORT/mcp" }
+YAML
+start_bg "$OUT/gateway-2026.log" "$BIN" run -c "$OUT/gateway-2026.yaml"
+wait_mcp "http://127.0.0.1:$PORT2/mcp" "$LAST_PID" "$OUT/gateway-2026.log" 30
 
 rc=0
 passed=0
@@ -75,8 +87,9 @@ run_client() {
 }
 GW_URL="http://127.0.0.1:$PORT/mcp"
 DIRECT_URL="http://127.0.0.1:$MODERN_PORT/mcp"
-run_client python "$PEERS/venv/bin/python" "$HERE/xheader/py_client.py" "$GW_URL" "$DIRECT_URL"
-run_client typescript "$PEERS/node22-sdk2/bin/node" "$HERE/xheader/ts_client.mjs" "$GW_URL" "$DIRECT_URL"
+GW2_URL="http://127.0.0.1:$PORT2/mcp"
+run_client python "$PEERS/venv/bin/python" "$HERE/xheader/py_client.py" "$GW_URL" "$DIRECT_URL" "$GW2_URL"
+run_client typescript "$PEERS/node22-sdk2/bin/node" "$HERE/xheader/ts_client.mjs" "$GW_URL" "$DIRECT_URL" "$GW2_URL"
 stop_all
 DONE=1
 # One more check: mcpgate logged a warning naming each tool it left out.

@@ -10,7 +10,11 @@ one raw request with a mismatched header, which must be refused.
 
 Prints one line per check (`ok` or `FAIL`), then `N passed, M failed`.
 
-usage: python py_client.py GATEWAY_MCP_URL DIRECT_2026_MCP_URL
+With a third URL (mcpgate in front of the 2026-07-28 example server) the gateway checks run
+there too: then mcpgate also builds the headers of its own hop from the upstream's schemas (the
+upstream refuses a call without them).
+
+usage: python py_client.py GATEWAY_MCP_URL DIRECT_2026_MCP_URL [GATEWAY_TO_2026_MCP_URL]
 """
 
 from __future__ import annotations
@@ -86,22 +90,24 @@ def raw_mismatch(url: str) -> tuple[int, Any]:
         return e.code, json.load(e)
 
 
-async def main(gateway: str, direct: str) -> int:
+async def main(gateway: str, direct: str, gateway2: str | None = None) -> int:
     direct_version, kept_by_sdk = await xh_tools(direct)
     check("the 2026-07-28 example server is spoken to in 2026-07-28", direct_version == "2026-07-28", direct_version)
     check("the SDK itself keeps only xh_route of the fixture's x-mcp-header tools", kept_by_sdk == {"xh_route"}, kept_by_sdk)
 
-    async with Client(gateway, mode="auto") as c:
-        check("negotiated 2026-07-28 with mcpgate", c.protocol_version == "2026-07-28", c.protocol_version)
-        listed = {t.name for t in (await c.list_tools()).tools if t.name.startswith("xh_")}
-        check("mcpgate lists exactly the x-mcp-header tools the SDK keeps", listed == kept_by_sdk, (listed, kept_by_sdk))
-        for args in CALLS:
-            try:
-                r = await c.call_tool("xh_route", args)
-                got = (r.structured_content or {}).get("arguments")
-                check(f"xh_route {args!r}: headers accepted, arguments arrive unchanged", not r.is_error and got == args, r)
-            except Exception as exc:  # noqa: BLE001 - reported as a failed check
-                check(f"xh_route {args!r}", False, repr(exc))
+    gateways = [("session-based upstream", gateway)] + ([("2026-07-28 upstream", gateway2)] if gateway2 else [])
+    for where, url in gateways:
+        async with Client(url, mode="auto") as c:
+            check(f"[{where}] negotiated 2026-07-28 with mcpgate", c.protocol_version == "2026-07-28", c.protocol_version)
+            listed = {t.name for t in (await c.list_tools()).tools if t.name.startswith("xh_")}
+            check(f"[{where}] mcpgate lists exactly the x-mcp-header tools the SDK keeps", listed == kept_by_sdk, (listed, kept_by_sdk))
+            for args in CALLS:
+                try:
+                    r = await c.call_tool("xh_route", args)
+                    got = (r.structured_content or {}).get("arguments")
+                    check(f"[{where}] xh_route {args!r}: headers accepted, arguments arrive unchanged", not r.is_error and got == args, r)
+                except Exception as exc:  # noqa: BLE001 - reported as a failed check
+                    check(f"[{where}] xh_route {args!r}", False, repr(exc))
 
     status, reply = raw_mismatch(gateway)
     code = (reply.get("error") or {}).get("code")
@@ -113,4 +119,4 @@ async def main(gateway: str, direct: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(anyio.run(main, sys.argv[1], sys.argv[2]))
+    sys.exit(anyio.run(main, *sys.argv[1:4]))

@@ -7,7 +7,11 @@
 // of the fixture's tools the SDK keeps when it talks to a 2026-07-28 example server directly with
 // the ones mcpgate lists. One line per check (`ok` or `FAIL`), then `N passed, M failed`.
 //
-// usage: ts_client.mjs GATEWAY_MCP_URL DIRECT_2026_MCP_URL    (run with .peers/node22-sdk2/bin/node)
+// With a third URL (mcpgate in front of the 2026-07-28 example server) the gateway checks run there
+// too: then mcpgate also builds the headers of its own hop from the upstream's schemas.
+//
+// usage: ts_client.mjs GATEWAY_MCP_URL DIRECT_2026_MCP_URL [GATEWAY_TO_2026_MCP_URL]
+//        (run with .peers/node22-sdk2/bin/node)
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -33,7 +37,7 @@ async function connect(url) {
 const xhTools = async (client) =>
   new Set((await client.listTools()).tools.map((t) => t.name).filter((n) => n.startsWith("xh_")));
 
-const [gatewayUrl, directUrl] = process.argv.slice(2);
+const [gatewayUrl, directUrl, gateway2Url] = process.argv.slice(2);
 try {
   const direct = await connect(directUrl);
   check("the 2026-07-28 example server is spoken to in 2026-07-28", direct.getNegotiatedProtocolVersion() === "2026-07-28", direct.getNegotiatedProtocolVersion());
@@ -41,10 +45,6 @@ try {
   check("the SDK itself keeps only xh_route of the fixture's x-mcp-header tools", isDeepStrictEqual([...keptBySdk], ["xh_route"]), [...keptBySdk]);
   await direct.close();
 
-  const client = await connect(gatewayUrl);
-  check("negotiated 2026-07-28 with mcpgate", client.getNegotiatedProtocolVersion() === "2026-07-28", client.getNegotiatedProtocolVersion());
-  const listed = await xhTools(client);
-  check("mcpgate lists exactly the x-mcp-header tools the SDK keeps", isDeepStrictEqual([...listed].sort(), [...keptBySdk].sort()), [...listed]);
   const calls = [
     { region: "us-west1", tenant: { id: 42 }, verbose: true, query: "SELECT 1" },
     { region: "Zürich 世界", tenant: { id: -9007199254740991 }, verbose: false, note: null },
@@ -52,16 +52,24 @@ try {
     { region: "=?base64?literal?=" },
     { query: "no header" },
   ];
-  for (const args of calls) {
-    try {
-      const r = await client.callTool({ name: "xh_route", arguments: args });
-      const got = r.structuredContent?.arguments;
-      check(`xh_route ${JSON.stringify(args)}: headers accepted, arguments arrive unchanged`, !r.isError && isDeepStrictEqual(got, args), r);
-    } catch (e) {
-      check(`xh_route ${JSON.stringify(args)}`, false, String(e));
+  const gateways = [["session-based upstream", gatewayUrl]];
+  if (gateway2Url) gateways.push(["2026-07-28 upstream", gateway2Url]);
+  for (const [where, url] of gateways) {
+    const client = await connect(url);
+    check(`[${where}] negotiated 2026-07-28 with mcpgate`, client.getNegotiatedProtocolVersion() === "2026-07-28", client.getNegotiatedProtocolVersion());
+    const listed = await xhTools(client);
+    check(`[${where}] mcpgate lists exactly the x-mcp-header tools the SDK keeps`, isDeepStrictEqual([...listed].sort(), [...keptBySdk].sort()), [...listed]);
+    for (const args of calls) {
+      try {
+        const r = await client.callTool({ name: "xh_route", arguments: args });
+        const got = r.structuredContent?.arguments;
+        check(`[${where}] xh_route ${JSON.stringify(args)}: headers accepted, arguments arrive unchanged`, !r.isError && isDeepStrictEqual(got, args), r);
+      } catch (e) {
+        check(`[${where}] xh_route ${JSON.stringify(args)}`, false, String(e));
+      }
     }
+    await client.close();
   }
-  await client.close();
 } catch (e) {
   check("the run", false, String(e?.stack ?? e));
 }
