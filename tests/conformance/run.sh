@@ -48,6 +48,11 @@ log "fixture server on $URL"
 
 if [ "$MODE" = gateway ] || [ "$MODE" = gateway-2026 ]; then
   GATEWAY="$(gateway_bin)"
+  # gateway-2026 is the bridging case: the fixture's tools ask for input with session-based
+  # server->client requests, so mcpgate must reach it session-based (the fixture's SDK also
+  # answers server/discover, and as a 2026-07-28 server its tools have no back-channel).
+  GENERATION=""
+  [ "$MODE" = gateway-2026 ] && GENERATION="    generation: session"
   GW_PORT="$(free_port)"
   cat >"$OUT/gateway.yaml" <<YAML
 listen:
@@ -58,6 +63,7 @@ naming:
 targets:
   - name: fixture
     streamable_http: { url: "$URL", headers: {} }
+$GENERATION
 YAML
   start_bg "$OUT/gateway.log" "$GATEWAY" run -c "$OUT/gateway.yaml"
   wait_mcp "http://127.0.0.1:$GW_PORT/mcp" "$LAST_PID" "$OUT/gateway.log" 60
