@@ -27,6 +27,10 @@
 #    session-based fixture (stateless clients bridged to a session-based server), against a
 #    baseline of known failures (tests/conformance/baseline-2026-07-28.yml, explained in
 #    docs/protocol.md).
+# 11b. The same requirement set through mcpgate in front of a fixture that speaks 2026-07-28
+#    natively (tests/conformance/run.sh gateway-2026-native: `generation: auto`, the run fails
+#    unless /readyz says the target is spoken to `stateless`; baseline
+#    tests/conformance/baseline-2026-07-28-native.yml).
 # 12. Both generations behind one gateway with real SDK peers on each side (tests/e2e/generations.sh):
 #    Python SDK 2.x and TypeScript SDK v2 servers (2026-07-28) beside server-everything,
 #    markitdown-mcp and the example server (session-based); Python and TypeScript 2026-07-28
@@ -107,6 +111,8 @@ if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
   suite "Python SDK as a 2026-07-28 client through mcpgate" stateless last tests/e2e/stateless.sh
   suite "MCP conformance suite, 2026-07-28 requirement set, through mcpgate (bridging)" conformance-2026 total \
     tests/conformance/run.sh gateway-2026
+  suite "MCP conformance suite, 2026-07-28 requirement set, through mcpgate (native 2026-07-28 fixture)" \
+    conformance-2026-native total tests/conformance/run.sh gateway-2026-native
   suite "both MCP generations behind one mcpgate (Python SDK 2.x, TypeScript SDK v2, session-based peers)" \
     generations last tests/e2e/generations.sh
   suite "x-mcp-header / Mcp-Param-* headers between the Python and TypeScript SDKs (2026-07-28) and mcpgate" xheader last \

@@ -25,7 +25,19 @@ test_input_required_result_prompt). They ask for input the session-based way (se
 sampling/createMessage, elicitation/create, roots/list on the request's stream) so that the
 gateway in front of this fixture has to bridge them to 2026-07-28 multi-round-trip results.
 
-usage: python fixture_server.py --port PORT [--stateless-fixtures]
+With --native-2026 it serves the same 2026-07-28 scenario tools and prompt written the 2026-07-28
+way instead (for `tests/conformance/run.sh direct-2026-native|gateway-2026-native`): they return
+`resultType: "input_required"` results themselves, with the inputRequests keys the scenario
+descriptions name (user_name, capital_question, client_roots, confirm, step1/step2, greeting,
+user_context), read the client's answers from the retry's `inputResponses`, and keep their
+progress in `requestState`, which the SDK's RequestStateBoundary seals (AES-256-GCM under a
+per-process key) so a tampered echo is refused with -32602. test_missing_capability and
+test_streaming_elicitation use the SDK's resolvers (`Resolve` + `Sample`/`Elicit`), which answer
+-32021 MissingRequiredClientCapability when the request's `_meta` does not declare the capability.
+These tools are written for 2026-07-28 callers only (a gateway in front must reach this fixture
+statelessly: `generation: auto`, which discovers it by `server/discover`).
+
+usage: python fixture_server.py --port PORT [--stateless-fixtures | --native-2026]
 """
 
 from __future__ import annotations
@@ -40,13 +52,15 @@ import warnings
 import wave
 import zlib
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import uvicorn
+from pydantic import BaseModel
 
 import mcp.types as types
 from mcp.server.mcpserver import Context, MCPServer, UserMessage
+from mcp.server.mcpserver.resolve import Elicit, Resolve, Sample
 from mcp.server.mcpserver.prompts import Prompt
 from mcp.shared.message import ServerMessageMetadata
 from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
@@ -591,15 +605,202 @@ def register_stateless_fixtures() -> None:
         return [UserMessage(f"Prompt built with context: {context}")]
 
 
+# ---- 2026-07-28 implementations of the same scenarios' tools (--native-2026) --------------------
+
+
+def _elicit_request(message: str, field: str, kind: str = "string") -> types.ElicitRequest:
+    schema = {"type": "object", "properties": {field: {"type": kind}}, "required": [field]}
+    return types.ElicitRequest(params=types.ElicitRequestFormParams(message=message, requested_schema=schema))
+
+
+def _sample_request(question: str, max_tokens: int = 100) -> types.CreateMessageRequest:
+    message = types.SamplingMessage(role="user", content=types.TextContent(type="text", text=question))
+    return types.CreateMessageRequest(params=types.CreateMessageRequestParams(messages=[message], max_tokens=max_tokens))
+
+
+def _ask(requests: dict[str, Any], state: str | None = None) -> types.InputRequiredResult:
+    return types.InputRequiredResult(input_requests=requests, request_state=state)
+
+
+def _accepted(ctx: Context, key: str, field: str) -> Any:
+    """The `field` of an accepted elicitation answer under `key`, or None when there is none."""
+    answer = (ctx.input_responses or {}).get(key)
+    if isinstance(answer, types.ElicitResult) and answer.action == "accept" and answer.content:
+        return answer.content.get(field)
+    return None
+
+
+def _sampled(ctx: Context, key: str) -> str | None:
+    answer = (ctx.input_responses or {}).get(key)
+    if not isinstance(answer, types.CreateMessageResult):
+        return None
+    blocks = answer.content if isinstance(answer.content, list) else [answer.content]
+    return " ".join(block.text for block in blocks if isinstance(block, types.TextContent))
+
+
+def _roots_answer(ctx: Context, key: str) -> list[str] | None:
+    answer = (ctx.input_responses or {}).get(key)
+    return [str(root.uri) for root in answer.roots] if isinstance(answer, types.ListRootsResult) else None
+
+
+class _Name(BaseModel):
+    name: str
+
+
+def _ask_name_resolver() -> Elicit[_Name]:
+    return Elicit("What is your name?", _Name)
+
+
+def _say_hello_resolver() -> Sample:
+    message = types.SamplingMessage(role="user", content=types.TextContent(type="text", text="Say hello"))
+    return Sample([message], max_tokens=50)
+
+
+def register_native_fixtures() -> None:
+    @mcp.tool(description="Asks the user's name (input_required, key user_name), then greets them")
+    def test_input_required_result_elicitation(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        name = _accepted(ctx, "user_name", "name")
+        if not isinstance(name, str):
+            # Round 1, or a retry without a usable user_name answer: ask (again).
+            return _ask({"user_name": _elicit_request("What is your name?", "name")})
+        return _text(f"Hello, {name}!")
+
+    @mcp.tool(description="Asks the client's LLM a question (input_required, key capital_question)")
+    def test_input_required_result_sampling(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        answer = _sampled(ctx, "capital_question")
+        if answer is None:
+            return _ask({"capital_question": _sample_request("What is the capital of France?")})
+        return _text(f"LLM response: {answer}")
+
+    @mcp.tool(description="Asks for the client's roots (input_required, key client_roots)")
+    def test_input_required_result_list_roots(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        roots = _roots_answer(ctx, "client_roots")
+        if roots is None:
+            return _ask({"client_roots": types.ListRootsRequest()})
+        return _text(f"Roots: {', '.join(roots)}")
+
+    def _confirm(ctx: Context, state: str) -> types.CallToolResult | types.InputRequiredResult:
+        ok = _accepted(ctx, "confirm", "ok")
+        # The boundary hands the tool the plaintext it sealed, or refused the request already.
+        if ok is None or ctx.request_state != state:
+            return _ask({"confirm": _elicit_request("Please confirm", "ok", "boolean")}, state)
+        return _text(f"Confirmed: {ok} (state-ok)")
+
+    @mcp.tool(description="Asks for a confirmation; round 2 must echo the requestState of round 1")
+    def test_input_required_result_request_state(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        return _confirm(ctx, "request-state:awaiting-confirm")
+
+    @mcp.tool(description="Asks for a confirmation with integrity-protected requestState")
+    def test_input_required_result_tampered_state(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        return _confirm(ctx, "tampered-state:awaiting-confirm")
+
+    @mcp.tool(description="Asks for elicitation, sampling and roots in one input_required result")
+    def test_input_required_result_multiple_inputs(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        name, greeting, roots = _accepted(ctx, "user_name", "name"), _sampled(ctx, "greeting"), _roots_answer(ctx, "client_roots")
+        if name is None or greeting is None or roots is None or ctx.request_state != "multiple-inputs":
+            return _ask(
+                {
+                    "user_name": _elicit_request("What is your name?", "name"),
+                    "greeting": _sample_request("Generate a greeting", 50),
+                    "client_roots": types.ListRootsRequest(),
+                },
+                "multiple-inputs",
+            )
+        return _text(f"name={name}, greeting={greeting}, roots={', '.join(roots)}")
+
+    @mcp.tool(description="Asks two questions in two rounds, carrying the first answer in requestState")
+    def test_input_required_result_multi_round(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        state = ctx.request_state or ""
+        if state.startswith("multi-round:2:"):
+            name = state.removeprefix("multi-round:2:")
+            color = _accepted(ctx, "step2", "color")
+            if color is None:
+                return _ask({"step2": _elicit_request("Step 2: What is your favorite color?", "color")}, state)
+            return _text(f"{name} likes {color}")
+        name = _accepted(ctx, "step1", "name") if state == "multi-round:1" else None
+        if name is None:
+            return _ask({"step1": _elicit_request("Step 1: What is your name?", "name")}, "multi-round:1")
+        return _ask(
+            {"step2": _elicit_request("Step 2: What is your favorite color?", "color")}, f"multi-round:2:{name}"
+        )
+
+    @mcp.tool(description="Asks only for what the client declared: sampling and/or elicitation")
+    def test_input_required_result_capabilities(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        caps = ctx.client_capabilities
+        requests: dict[str, Any] = {}
+        answers: list[str] = []
+        if caps is not None and caps.sampling is not None:
+            answer = _sampled(ctx, "greeting")
+            if answer is None:
+                requests["greeting"] = _sample_request("Say hello", 50)
+            else:
+                answers.append(answer)
+        if caps is not None and caps.elicitation is not None:
+            name = _accepted(ctx, "user_name", "name")
+            if name is None:
+                requests["user_name"] = _elicit_request("What is your name?", "name")
+            else:
+                answers.append(str(name))
+        if requests:
+            return _ask(requests)
+        return _text("; ".join(answers) or "the client declared neither sampling nor elicitation")
+
+    @mcp.tool(description="Needs sampling: -32021 when the request's _meta does not declare it")
+    def test_missing_capability(answer: Annotated[types.CreateMessageResult, Resolve(_say_hello_resolver)]) -> str:
+        blocks = answer.content if isinstance(answer.content, list) else [answer.content]
+        return "LLM response: " + " ".join(b.text for b in blocks if isinstance(b, types.TextContent))
+
+    @mcp.tool(description="Asks a question by elicitation (as an input_required result, never on the stream)")
+    def test_streaming_elicitation(who: Annotated[_Name, Resolve(_ask_name_resolver)]) -> str:
+        return f"Hello, {who.name}!"
+
+    @mcp.tool(description="Logs at info while it runs (sent only when the request's _meta sets a logLevel)")
+    async def test_logging_tool(ctx: Context) -> str:
+        await ctx.info("Logging tool ran")
+        return "Logged"
+
+    changes = itertools.count(1)
+
+    @mcp.tool(description="Adds a tool and announces tools/list_changed to subscriptions/listen streams")
+    async def test_trigger_tool_change(ctx: Context) -> str:
+        n = next(changes)
+        mcp.add_tool(lambda: "added", name=f"added_tool_{n}", description="Added at run time")
+        await ctx.notify_tools_changed()
+        return f"added added_tool_{n}"
+
+    @mcp.tool(description="Adds a prompt and announces prompts/list_changed to subscriptions/listen streams")
+    async def test_trigger_prompt_change(ctx: Context) -> str:
+        n = next(changes)
+        mcp.add_prompt(Prompt.from_function(lambda: "added", name=f"added_prompt_{n}", description="Added"))
+        await ctx.notify_prompts_changed()
+        return f"added added_prompt_{n}"
+
+    @mcp.prompt(description="Asks for context (input_required, key user_context) before building the prompt")
+    def test_input_required_result_prompt(ctx: Context) -> list[UserMessage] | types.InputRequiredResult:
+        context = _accepted(ctx, "user_context", "context")
+        if context is None:
+            return _ask({"user_context": _elicit_request("What context should the prompt use?", "context")})
+        return [UserMessage(f"Prompt built with context: {context}")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
     parser.add_argument(
         "--stateless-fixtures", action="store_true", help="also serve the 2026-07-28 scenarios' tools"
     )
+    parser.add_argument(
+        "--native-2026",
+        action="store_true",
+        help="also serve the 2026-07-28 scenarios' tools, written the 2026-07-28 way (input_required results)",
+    )
     args = parser.parse_args()
+    if args.stateless_fixtures and args.native_2026:
+        parser.error("--stateless-fixtures and --native-2026 serve the same tool names; pick one")
     if args.stateless_fixtures:
         register_stateless_fixtures()
+    if args.native_2026:
+        register_native_fixtures()
     app = mcp.streamable_http_app(host="127.0.0.1", event_store=MemoryEventStore(), retry_interval=1000)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh — the official MCP conformance suite (server scenarios) against our fixture server.
 #
-#   tests/conformance/run.sh [direct|gateway|direct-2026|gateway-2026]        (default: direct)
+#   tests/conformance/run.sh [direct|gateway|direct-2026|gateway-2026|direct-2026-native|gateway-2026-native]
+#                                                                           (default: direct)
 #
 # Installs the pinned peers (scripts/peers.sh), starts tests/conformance/fixture_server.py (official
 # Python SDK) on a loopback port chosen now, and runs `conformance server --url …`
@@ -16,6 +17,11 @@
 #            passes baseline-2026-07-28.yml as --expected-failures and ends with
 #            `Total: P passed, F failed` over the scored scenarios, F counting only failures that
 #            are not in the baseline (the expected ones are listed above it).
+#   direct-2026-native / gateway-2026-native  the same requirement set with the fixture started
+#            with --native-2026 (the 2026 scenarios' tools written the 2026-07-28 way: they return
+#            input_required results themselves). gateway-2026-native puts mcpgate in front with
+#            `generation: auto` and fails unless /readyz says it speaks `stateless` to the fixture
+#            (the native hop is the point); its baseline is baseline-2026-07-28-native.yml.
 # Output and per-scenario checks.json go to tests/conformance/.out/. Prints the suite's
 # `Total: N passed, M failed` line last and exits non-zero when a check failed.
 # Options: CONFORMANCE_SUITE=active|all|pending (default active: the 30 non-pending scenarios).
@@ -23,9 +29,13 @@
 set -euo pipefail
 
 MODE="${1:-direct}"
-case "$MODE" in direct|gateway|direct-2026|gateway-2026) ;; *) echo "usage: $0 [direct|gateway|direct-2026|gateway-2026]" >&2; exit 2 ;; esac
-NEXT=""; FIXTURE_ARGS=()
-case "$MODE" in *-2026) NEXT=1; FIXTURE_ARGS=(--stateless-fixtures) ;; esac
+case "$MODE" in direct|gateway|direct-2026|gateway-2026|direct-2026-native|gateway-2026-native) ;;
+  *) echo "usage: $0 [direct|gateway|direct-2026|gateway-2026|direct-2026-native|gateway-2026-native]" >&2; exit 2 ;; esac
+NEXT=""; FIXTURE_ARGS=(); BASELINE=""
+case "$MODE" in
+  *-2026) NEXT=1; FIXTURE_ARGS=(--stateless-fixtures); BASELINE=baseline-2026-07-28.yml ;;
+  *-2026-native) NEXT=1; FIXTURE_ARGS=(--native-2026); BASELINE=baseline-2026-07-28-native.yml ;;
+esac
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../e2e/lib/common.sh
 . "$HERE/../e2e/lib/common.sh"
@@ -46,13 +56,17 @@ wait_mcp "http://127.0.0.1:$FX_PORT/mcp" "$LAST_PID" "$OUT/fixture.log" 30
 URL="http://127.0.0.1:$FX_PORT/mcp"
 log "fixture server on $URL"
 
-if [ "$MODE" = gateway ] || [ "$MODE" = gateway-2026 ]; then
+case "$MODE" in gateway*) GATEWAY_MODE=1 ;; *) GATEWAY_MODE="" ;; esac
+if [ -n "$GATEWAY_MODE" ]; then
   GATEWAY="$(gateway_bin)"
   # gateway-2026 is the bridging case: the fixture's tools ask for input with session-based
   # server->client requests, so mcpgate must reach it session-based (the fixture's SDK also
   # answers server/discover, and as a 2026-07-28 server its tools have no back-channel).
+  # gateway-2026-native: the fixture's tools return input_required themselves, so mcpgate must find
+  # by discovery (server/discover) that it speaks 2026-07-28 and reach it statelessly.
   GENERATION=""
   [ "$MODE" = gateway-2026 ] && GENERATION="    generation: session"
+  [ "$MODE" = gateway-2026-native ] && GENERATION="    generation: auto"
   GW_PORT="$(free_port)"
   cat >"$OUT/gateway.yaml" <<YAML
 listen:
@@ -69,11 +83,27 @@ YAML
   wait_mcp "http://127.0.0.1:$GW_PORT/mcp" "$LAST_PID" "$OUT/gateway.log" 60
   URL="http://127.0.0.1:$GW_PORT/mcp"
   log "mcpgate on $URL (config $OUT/gateway.yaml)"
+  if [ "$MODE" = gateway-2026-native ]; then
+    # The native hop or nothing: a gateway that fell back to initialize would be the bridging run.
+    for _ in $(seq 1 60); do
+      curl -fsS "http://127.0.0.1:$GW_PORT/readyz" >"$OUT/readyz.json" 2>/dev/null && break
+      sleep 0.5
+    done
+    generation="$("$PEERS/venv/bin/python" -c '
+import json, sys
+targets = {t["name"]: t for t in json.load(open(sys.argv[1])).get("targets", [])}
+print(targets.get("fixture", {}).get("generation", "(none)"))' "$OUT/readyz.json" 2>/dev/null || echo "(unreadable)")"
+    if [ "$generation" != stateless ]; then
+      log "mcpgate does not speak 2026-07-28 to the native fixture: /readyz says generation=$generation ($OUT/readyz.json)"
+      exit 1
+    fi
+    log "/readyz: mcpgate speaks to the fixture with generation=$generation"
+  fi
 fi
 
 if [ -n "$NEXT" ]; then
   args=(server --url "$URL" --requirements 2026-07-28 -o "$OUT/results")
-  [ "$MODE" = gateway-2026 ] && args+=(--expected-failures "$HERE/baseline-2026-07-28.yml")
+  [ -n "$GATEWAY_MODE" ] && args+=(--expected-failures "$HERE/$BASELINE")
   log "conformance (prerelease) ${args[*]}"
   rc=0
   "$PEERS/node22-conformance-next/bin/conformance" "${args[@]}" >"$OUT/conformance.log" 2>&1 || rc=$?
@@ -81,13 +111,13 @@ if [ -n "$NEXT" ]; then
   sed -n '/=== SUMMARY ===/,$p' "$OUT/conformance.log" | grep -v '^\s*$' || true
   # Scored checks only (the requirement file's not_scored scenarios are reported, not counted);
   # a failure is counted unless the baseline expects it.
-  total="$("$PEERS/venv/bin/python" - "$OUT/results" "$HERE/baseline-2026-07-28.yml" "$MODE" \
+  total="$("$PEERS/venv/bin/python" - "$OUT/results" "$HERE/$BASELINE" "$MODE" \
     "$PEERS/node22-conformance-next/node_modules/@modelcontextprotocol/conformance/requirements/2026-07-28.yaml" <<'PY'
 import json, pathlib, re, sys
 results, baseline, mode, reqs = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 not_scored = set(re.findall(r"- scenario: (\S+)\n\s+leg: server", open(reqs).read()))
 expected = set()
-if mode == "gateway-2026":
+if mode.startswith("gateway-"):
     expected = {l.strip()[2:].split(" #")[0].strip() for l in open(baseline) if l.strip().startswith("- ")}
 passed = failed = known = 0
 for checks in sorted(results.glob("server-*/checks.json")):
@@ -109,7 +139,7 @@ PY
 )"
   DONE=1
   echo "$total"
-  if [ "$MODE" = gateway-2026 ]; then exit "$rc"; fi
+  if [ -n "$GATEWAY_MODE" ]; then exit "$rc"; fi
   exit 0
 fi
 
