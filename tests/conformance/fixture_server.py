@@ -34,8 +34,9 @@ progress in `requestState`, which the SDK's RequestStateBoundary seals (AES-256-
 per-process key) so a tampered echo is refused with -32602. test_missing_capability and
 test_streaming_elicitation use the SDK's resolvers (`Resolve` + `Sample`/`Elicit`), which answer
 -32021 MissingRequiredClientCapability when the request's `_meta` does not declare the capability.
-These tools are written for 2026-07-28 callers only (a gateway in front must reach this fixture
-statelessly: `generation: auto`, which discovers it by `server/discover`).
+These tools are written for 2026-07-28 callers only: on a 2025-11-25 session the SDK refuses
+their input_required results ("Handler returned an invalid result"), so a gateway in front must
+reach this fixture statelessly (`generation: auto`, which discovers it by `server/discover`).
 
 usage: python fixture_server.py --port PORT [--stateless-fixtures | --native-2026]
 """
