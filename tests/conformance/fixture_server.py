@@ -616,7 +616,8 @@ def _elicit_request(message: str, field: str, kind: str = "string") -> types.Eli
 
 def _sample_request(question: str, max_tokens: int = 100) -> types.CreateMessageRequest:
     message = types.SamplingMessage(role="user", content=types.TextContent(type="text", text=question))
-    return types.CreateMessageRequest(params=types.CreateMessageRequestParams(messages=[message], max_tokens=max_tokens))
+    params = types.CreateMessageRequestParams(messages=[message], max_tokens=max_tokens)
+    return types.CreateMessageRequest(params=params)
 
 
 def _ask(requests: dict[str, Any], state: str | None = None) -> types.InputRequiredResult:
@@ -697,7 +698,8 @@ def register_native_fixtures() -> None:
 
     @mcp.tool(description="Asks for elicitation, sampling and roots in one input_required result")
     def test_input_required_result_multiple_inputs(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
-        name, greeting, roots = _accepted(ctx, "user_name", "name"), _sampled(ctx, "greeting"), _roots_answer(ctx, "client_roots")
+        name = _accepted(ctx, "user_name", "name")
+        greeting, roots = _sampled(ctx, "greeting"), _roots_answer(ctx, "client_roots")
         if name is None or greeting is None or roots is None or ctx.request_state != "multiple-inputs":
             return _ask(
                 {
