@@ -9,7 +9,8 @@
 # (@modelcontextprotocol/conformance@0.1.16 on Node 22):
 #   direct   against the fixture itself;
 #   gateway  through mcpgate (built, or $MCPGATE_BIN), with prefix mode `never` and one
-#            Streamable HTTP target pointing at the fixture, so the scenario names still match.
+#            Streamable HTTP target pointing at the fixture, so the scenario names still match;
+#            `generation: session` (the fixture's tools ask for input the session-based way).
 #   direct-2026 / gateway-2026  the same with the conformance prerelease
 #            (@modelcontextprotocol/conformance@0.2.0-alpha.12) running the 2026-07-28 requirement
 #            set (`--requirements 2026-07-28`), the fixture started with --stateless-fixtures (the
@@ -59,13 +60,15 @@ log "fixture server on $URL"
 case "$MODE" in gateway*) GATEWAY_MODE=1 ;; *) GATEWAY_MODE="" ;; esac
 if [ -n "$GATEWAY_MODE" ]; then
   GATEWAY="$(gateway_bin)"
-  # gateway-2026 is the bridging case: the fixture's tools ask for input with session-based
-  # server->client requests, so mcpgate must reach it session-based (the fixture's SDK also
-  # answers server/discover, and as a 2026-07-28 server its tools have no back-channel).
+  # gateway and gateway-2026: the fixture's tools ask for input with session-based server->client
+  # requests (ctx.session.elicit_form / create_message), so mcpgate must reach it session-based:
+  # its SDK also answers server/discover, and as a 2026-07-28 server those tools have no
+  # back-channel (`generation: auto` would fail tools-call-sampling, tools-call-elicitation and
+  # the two elicitation-sep* scenarios of the session-based suite with "no back-channel").
+  # gateway-2026 is the bridging case (stateless clients, session-based upstream).
   # gateway-2026-native: the fixture's tools return input_required themselves, so mcpgate must find
   # by discovery (server/discover) that it speaks 2026-07-28 and reach it statelessly.
-  GENERATION=""
-  [ "$MODE" = gateway-2026 ] && GENERATION="    generation: session"
+  GENERATION="    generation: session"
   [ "$MODE" = gateway-2026-native ] && GENERATION="    generation: auto"
   GW_PORT="$(free_port)"
   cat >"$OUT/gateway.yaml" <<YAML
