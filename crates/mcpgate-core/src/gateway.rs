@@ -423,13 +423,17 @@ impl Gateway {
                     .telemetry
                     .wants_requests()
                     .then(|| crate::observe::Started::now(&msg));
+                // Routing is a large future (tens of KiB of state across its awaits): it lives in
+                // one heap allocation made here, so the futures around it (this one, the
+                // transport's task) stay small and are cheap to move.
+                let routed = Box::pin(self.inner.request(session, msg, sink));
                 let (result, notes) = crate::observe::with_notes(observed.is_some(), async {
                     match &span {
-                        None => self.inner.request(session, msg, sink).await,
+                        None => routed.await,
                         Some(s) => {
                             use opentelemetry::context::FutureExt as _;
                             let cx = s.context().clone();
-                            self.inner.request(session, msg, sink).with_context(cx).await
+                            routed.with_context(cx).await
                         }
                     }
                 })
