@@ -21,7 +21,9 @@
 #    `prometheus` through `scripts/peers.sh prometheus` when missing): PromQL over exact call counts.
 # 8. Traffic-management errors (rate limit -32005 with retryAfterMs, call timeout -32003) as
 #    the official Python and TypeScript SDK clients see them through mcpgate (tests/e2e/traffic.sh).
-# 9. The official MCP conformance suite (server mode) through mcpgate.
+# 9. The official MCP conformance suite (server mode) through mcpgate; again in front of the
+#    fixture's 2026-07-28 variant (tests/conformance/run.sh gateway-native: its input_required
+#    results relayed to the session-based client as server->client requests).
 # 10. The official Python SDK as a 2026-07-28 client through mcpgate (tests/e2e/stateless.sh).
 # 11. The conformance prerelease's 2026-07-28 requirement set through mcpgate in front of the
 #    session-based fixture (stateless clients bridged to a session-based server), against a
@@ -108,6 +110,8 @@ if [ "${TEST_SKIP_PEERS:-0}" != 1 ]; then
   suite "traffic-management errors through mcpgate as the Python and TypeScript SDKs see them" traffic last \
     tests/e2e/traffic.sh
   suite "MCP conformance suite through mcpgate" conformance total tests/conformance/run.sh gateway
+  suite "MCP conformance suite through mcpgate in front of a 2026-07-28 fixture (input_required relayed)" \
+    conformance-native total tests/conformance/run.sh gateway-native
   suite "Python SDK as a 2026-07-28 client through mcpgate" stateless last tests/e2e/stateless.sh
   suite "MCP conformance suite, 2026-07-28 requirement set, through mcpgate (bridging)" conformance-2026 total \
     tests/conformance/run.sh gateway-2026

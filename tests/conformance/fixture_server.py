@@ -34,6 +34,10 @@ progress in `requestState`, which the SDK's RequestStateBoundary seals (AES-256-
 per-process key) so a tampered echo is refused with -32602. test_missing_capability and
 test_streaming_elicitation use the SDK's resolvers (`Resolve` + `Sample`/`Elicit`), which answer
 -32021 MissingRequiredClientCapability when the request's `_meta` does not declare the capability.
+The 2025-11-25 suite's input-asking tools (test_sampling, test_elicitation,
+test_elicitation_sep1034_defaults, test_elicitation_sep1330_enums) are replaced by 2026-07-28
+versions too: the same sampling/elicitation requests and result texts, as input_required results
+(`run.sh gateway-native`: mcpgate relays them to a session-based client as server→client requests).
 These tools are written for 2026-07-28 callers only: on a 2025-11-25 session the SDK refuses
 their input_required results ("Handler returned an invalid result"), so a gateway in front must
 reach this fixture statelessly (`generation: auto`, which discovers it by `server/discover`).
@@ -230,83 +234,89 @@ async def _elicit(ctx: Context, message: str, schema: dict[str, Any], label: str
     )
 
 
+ELICITATION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "username": {"type": "string", "description": "User's response"},
+        "email": {"type": "string", "description": "User's email address"},
+    },
+    "required": ["username", "email"],
+}
+
+SEP1034_MESSAGE = "Please review and update the form fields with defaults"
+SEP1034_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "description": "User name", "default": "John Doe"},
+        "age": {"type": "integer", "description": "User age", "default": 30},
+        "score": {"type": "number", "description": "User score", "default": 95.5},
+        "status": {
+            "type": "string",
+            "description": "User status",
+            "enum": ["active", "inactive", "pending"],
+            "default": "active",
+        },
+        "verified": {"type": "boolean", "description": "Verification status", "default": True},
+    },
+}
+
+SEP1330_MESSAGE = "Please choose from the enum fields"
+SEP1330_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "untitledSingle": {
+            "type": "string",
+            "description": "Untitled single-select",
+            "enum": ["option1", "option2", "option3"],
+        },
+        "titledSingle": {
+            "type": "string",
+            "description": "Titled single-select",
+            "oneOf": [
+                {"const": "value1", "title": "First Option"},
+                {"const": "value2", "title": "Second Option"},
+                {"const": "value3", "title": "Third Option"},
+            ],
+        },
+        "legacyEnum": {
+            "type": "string",
+            "description": "Legacy titled single-select (deprecated enumNames)",
+            "enum": ["opt1", "opt2", "opt3"],
+            "enumNames": ["Option One", "Option Two", "Option Three"],
+        },
+        "untitledMulti": {
+            "type": "array",
+            "description": "Untitled multi-select",
+            "items": {"type": "string", "enum": ["option1", "option2", "option3"]},
+        },
+        "titledMulti": {
+            "type": "array",
+            "description": "Titled multi-select",
+            "items": {
+                "anyOf": [
+                    {"const": "value1", "title": "First Choice"},
+                    {"const": "value2", "title": "Second Choice"},
+                    {"const": "value3", "title": "Third Choice"},
+                ]
+            },
+        },
+    },
+}
+
+
 @mcp.tool(description="Asks the user for a username and an email (elicitation/create)")
 async def test_elicitation(message: str, ctx: Context) -> types.CallToolResult:
-    schema = {
-        "type": "object",
-        "properties": {
-            "username": {"type": "string", "description": "User's response"},
-            "email": {"type": "string", "description": "User's email address"},
-        },
-        "required": ["username", "email"],
-    }
-    return await _elicit(ctx, message, schema, "User response")
+    return await _elicit(ctx, message, ELICITATION_SCHEMA, "User response")
 
 
 @mcp.tool(description="Elicitation whose schema carries a default for every primitive type (SEP-1034)")
 async def test_elicitation_sep1034_defaults(ctx: Context) -> types.CallToolResult:
-    schema = {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string", "description": "User name", "default": "John Doe"},
-            "age": {"type": "integer", "description": "User age", "default": 30},
-            "score": {"type": "number", "description": "User score", "default": 95.5},
-            "status": {
-                "type": "string",
-                "description": "User status",
-                "enum": ["active", "inactive", "pending"],
-                "default": "active",
-            },
-            "verified": {"type": "boolean", "description": "Verification status", "default": True},
-        },
-    }
-    return await _elicit(ctx, "Please review and update the form fields with defaults", schema, "Elicitation completed")
+    return await _elicit(ctx, SEP1034_MESSAGE, SEP1034_SCHEMA, "Elicitation completed")
 
 
 @mcp.tool(description="Elicitation using all five enum schema variants (SEP-1330)")
 async def test_elicitation_sep1330_enums(ctx: Context) -> types.CallToolResult:
-    schema = {
-        "type": "object",
-        "properties": {
-            "untitledSingle": {
-                "type": "string",
-                "description": "Untitled single-select",
-                "enum": ["option1", "option2", "option3"],
-            },
-            "titledSingle": {
-                "type": "string",
-                "description": "Titled single-select",
-                "oneOf": [
-                    {"const": "value1", "title": "First Option"},
-                    {"const": "value2", "title": "Second Option"},
-                    {"const": "value3", "title": "Third Option"},
-                ],
-            },
-            "legacyEnum": {
-                "type": "string",
-                "description": "Legacy titled single-select (deprecated enumNames)",
-                "enum": ["opt1", "opt2", "opt3"],
-                "enumNames": ["Option One", "Option Two", "Option Three"],
-            },
-            "untitledMulti": {
-                "type": "array",
-                "description": "Untitled multi-select",
-                "items": {"type": "string", "enum": ["option1", "option2", "option3"]},
-            },
-            "titledMulti": {
-                "type": "array",
-                "description": "Titled multi-select",
-                "items": {
-                    "anyOf": [
-                        {"const": "value1", "title": "First Choice"},
-                        {"const": "value2", "title": "Second Choice"},
-                        {"const": "value3", "title": "Third Choice"},
-                    ]
-                },
-            },
-        },
-    }
-    return await _elicit(ctx, "Please choose from the enum fields", schema, "Elicitation completed")
+    return await _elicit(ctx, SEP1330_MESSAGE, SEP1330_SCHEMA, "Elicitation completed")
 
 
 @mcp.tool(description="Closes its SSE stream mid-call; the result arrives after the client resumes (SEP-1699)")
@@ -658,7 +668,55 @@ def _say_hello_resolver() -> Sample:
     return Sample([message], max_tokens=50)
 
 
+def _elicit_answer_text(ctx: Context, key: str, label: str) -> types.CallToolResult | None:
+    """The session-based tools' result text for an elicitation answer under `key` (None: no answer yet)."""
+    answer = (ctx.input_responses or {}).get(key)
+    if not isinstance(answer, types.ElicitResult):
+        return None
+    content = json.dumps(answer.content) if answer.content is not None else "null"
+    return _text(f"{label}: action={answer.action}, content={content}")
+
+
+def _ask_form(ctx: Context, key: str, message: str, schema: dict[str, Any], label: str) -> Any:
+    if ctx.client_capabilities is None or ctx.client_capabilities.elicitation is None:
+        return _text("The client does not support elicitation", is_error=True)
+    done = _elicit_answer_text(ctx, key, label)
+    if done is not None:
+        return done
+    params = types.ElicitRequestFormParams(message=message, requested_schema=schema)
+    return _ask({key: types.ElicitRequest(params=params)})
+
+
+def register_native_session_suite_tools() -> None:
+    """The 2025-11-25 suite's input-asking tools, written the 2026-07-28 way (same requests, same results)."""
+    for name in ("test_sampling", "test_elicitation", "test_elicitation_sep1034_defaults"):
+        mcp.remove_tool(name)
+    mcp.remove_tool("test_elicitation_sep1330_enums")
+
+    @mcp.tool(description="Asks the client's LLM to answer a prompt (input_required, key llm_answer)")
+    def test_sampling(prompt: str, ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        if ctx.client_capabilities is None or ctx.client_capabilities.sampling is None:
+            return _text("The client does not support sampling", is_error=True)
+        answer = _sampled(ctx, "llm_answer")
+        if answer is None:
+            return _ask({"llm_answer": _sample_request(prompt)})
+        return _text(f"LLM response: {answer}")
+
+    @mcp.tool(description="Asks the user for a username and an email (input_required, key user_info)")
+    def test_elicitation(message: str, ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        return _ask_form(ctx, "user_info", message, ELICITATION_SCHEMA, "User response")
+
+    @mcp.tool(description="Elicitation whose schema carries a default for every primitive type (SEP-1034)")
+    def test_elicitation_sep1034_defaults(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        return _ask_form(ctx, "defaults", SEP1034_MESSAGE, SEP1034_SCHEMA, "Elicitation completed")
+
+    @mcp.tool(description="Elicitation using all five enum schema variants (SEP-1330)")
+    def test_elicitation_sep1330_enums(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        return _ask_form(ctx, "enums", SEP1330_MESSAGE, SEP1330_SCHEMA, "Elicitation completed")
+
+
 def register_native_fixtures() -> None:
+    register_native_session_suite_tools()
     @mcp.tool(description="Asks the user's name (input_required, key user_name), then greets them")
     def test_input_required_result_elicitation(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
         name = _accepted(ctx, "user_name", "name")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # run.sh — the official MCP conformance suite (server scenarios) against our fixture server.
 #
-#   tests/conformance/run.sh [direct|gateway|direct-2026|gateway-2026|direct-2026-native|gateway-2026-native]
-#                                                                           (default: direct)
+#   tests/conformance/run.sh [direct|gateway|direct-native|gateway-native|direct-2026|gateway-2026|
+#                             direct-2026-native|gateway-2026-native]      (default: direct)
 #
 # Installs the pinned peers (scripts/peers.sh), starts tests/conformance/fixture_server.py (official
 # Python SDK) on a loopback port chosen now, and runs `conformance server --url …`
@@ -11,6 +11,11 @@
 #   gateway  through mcpgate (built, or $MCPGATE_BIN), with prefix mode `never` and one
 #            Streamable HTTP target pointing at the fixture, so the scenario names still match;
 #            `generation: session` (the fixture's tools ask for input the session-based way).
+#   direct-native / gateway-native  the same session-based suite against the fixture started
+#            with --native-2026, whose input-asking tools return 2026-07-28 input_required results:
+#            alone (those tools fail: the SDK will not send input_required on a session), and
+#            through mcpgate (`generation: auto`), which must speak 2026-07-28 to it (checked on
+#            /readyz, as below) and relay those results as server->client requests.
 #   direct-2026 / gateway-2026  the same with the conformance prerelease
 #            (@modelcontextprotocol/conformance@0.2.0-alpha.12) running the 2026-07-28 requirement
 #            set (`--requirements 2026-07-28`), the fixture started with --stateless-fixtures (the
@@ -30,12 +35,15 @@
 set -euo pipefail
 
 MODE="${1:-direct}"
-case "$MODE" in direct|gateway|direct-2026|gateway-2026|direct-2026-native|gateway-2026-native) ;;
-  *) echo "usage: $0 [direct|gateway|direct-2026|gateway-2026|direct-2026-native|gateway-2026-native]" >&2; exit 2 ;; esac
+case "$MODE" in direct|gateway|direct-native|gateway-native|direct-2026|gateway-2026|direct-2026-native|gateway-2026-native) ;;
+  *) echo "usage: $0 [direct|gateway|direct-native|gateway-native|direct-2026|gateway-2026|direct-2026-native|gateway-2026-native]" >&2
+     exit 2 ;;
+esac
 NEXT=""; FIXTURE_ARGS=(); BASELINE=""
 case "$MODE" in
   *-2026) NEXT=1; FIXTURE_ARGS=(--stateless-fixtures); BASELINE=baseline-2026-07-28.yml ;;
   *-2026-native) NEXT=1; FIXTURE_ARGS=(--native-2026); BASELINE=baseline-2026-07-28-native.yml ;;
+  direct-native|gateway-native) FIXTURE_ARGS=(--native-2026) ;;
 esac
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../e2e/lib/common.sh
@@ -69,7 +77,7 @@ if [ -n "$GATEWAY_MODE" ]; then
   # gateway-2026-native: the fixture's tools return input_required themselves, so mcpgate must find
   # by discovery (server/discover) that it speaks 2026-07-28 and reach it statelessly.
   GENERATION="    generation: session"
-  [ "$MODE" = gateway-2026-native ] && GENERATION="    generation: auto"
+  case "$MODE" in *-native) GENERATION="    generation: auto" ;; esac
   GW_PORT="$(free_port)"
   cat >"$OUT/gateway.yaml" <<YAML
 listen:
@@ -86,7 +94,7 @@ YAML
   wait_mcp "http://127.0.0.1:$GW_PORT/mcp" "$LAST_PID" "$OUT/gateway.log" 60
   URL="http://127.0.0.1:$GW_PORT/mcp"
   log "mcpgate on $URL (config $OUT/gateway.yaml)"
-  if [ "$MODE" = gateway-2026-native ]; then
+  if [ "$MODE" = gateway-2026-native ] || [ "$MODE" = gateway-native ]; then
     # The native hop or nothing: a gateway that fell back to initialize would be the bridging run.
     for _ in $(seq 1 60); do
       curl -fsS "http://127.0.0.1:$GW_PORT/readyz" >"$OUT/readyz.json" 2>/dev/null && break
