@@ -103,6 +103,8 @@ pub struct TargetRt {
     /// Main session state, watched by requests waiting for the first connection.
     pub main: watch::Sender<MainState>,
     lists: [ArcSwapOption<Vec<RawJson>>; 4],
+    /// Cache hints the upstream gave with each list (2026-07-28 upstreams; `None` otherwise).
+    hints: [parking_lot::Mutex<Option<CacheHints>>; 4],
     generation: [AtomicU64; 4],
     fill: [tokio::sync::Mutex<()>; 4],
     /// Number of main-session (re)starts, for operators.
@@ -130,6 +132,7 @@ impl TargetRt {
             spec,
             main: watch::Sender::new(MainState::Connecting),
             lists: Default::default(),
+            hints: Default::default(),
             generation: Default::default(),
             fill: Default::default(),
             restarts: AtomicU64::new(0),
@@ -161,6 +164,11 @@ impl TargetRt {
         if self.cfg.generation == mcpgate_config::Generation::Auto {
             *self.era.lock() = found;
         }
+    }
+
+    /// The cache hints the upstream gave with its last `kind` list, if any.
+    pub(crate) fn list_hints(&self, kind: ListKind) -> Option<CacheHints> {
+        *self.hints[kind as usize].lock()
     }
 
     /// Does the main session speak the stateless generation (2026-07-28)?
@@ -251,7 +259,10 @@ impl TargetRt {
                 )
                 .await;
                 match fetched {
-                    Ok(items) => break items,
+                    Ok((items, hints)) => {
+                        *self.hints[i].lock() = hints;
+                        break items;
+                    }
                     Err(e) => match self.traffic.retry_after(None, &self.cfg.name, &e, attempt, true, true) {
                         Some(wait) if !up.is_closed() => tokio::time::sleep(wait).await,
                         _ => return Err(e),
@@ -281,8 +292,9 @@ async fn fetch_all(
     timeout: Duration,
     target: &str,
     (tracing, spec): (Option<&crate::trace::Tracing>, &mcpgate_upstream::TransportSpec),
-) -> Result<Vec<RawJson>, GatewayError> {
+) -> Result<(Vec<RawJson>, Option<CacheHints>), GatewayError> {
     let mut items = Vec::new();
+    let mut hints: Option<CacheHints> = None;
     let mut cursor: Option<RawJson> = None;
     let mut seen = std::collections::HashSet::new();
     for _page in 0..10_000 {
@@ -309,6 +321,9 @@ async fn fetch_all(
             .ok_or_else(|| GatewayError::bad_response(target, "response without result"))?;
         let edit =
             ObjectEdit::parse(&result).map_err(|_| GatewayError::bad_response(target, "result is not an object"))?;
+        if let Some(page) = CacheHints::of(&edit) {
+            hints = Some(hints.map_or(page, |h| h.merge(page)));
+        }
         if let Some(arr) = edit.get(kind.key()) {
             // The message was validated when it arrived: its elements are shared, not
             // parsed again.
@@ -327,7 +342,43 @@ async fn fetch_all(
             _ => break,
         }
     }
-    Ok(items)
+    Ok((items, hints))
+}
+
+/// `ttlMs`/`cacheScope` of a 2026-07-28 result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CacheHints {
+    /// Freshness in ms (`None`: the result gave no `ttlMs`).
+    pub ttl_ms: Option<u64>,
+    /// `cacheScope: "private"`.
+    pub private: bool,
+}
+
+impl CacheHints {
+    /// The hints of a result object, if it has any.
+    pub(crate) fn of(result: &ObjectEdit) -> Option<CacheHints> {
+        let ttl_ms = result.get("ttlMs").and_then(|t| t.as_i64()).map(|t| t.max(0) as u64);
+        let scope = result.get("cacheScope").and_then(RawJson::as_json_str);
+        if ttl_ms.is_none() && scope.is_none() {
+            return None;
+        }
+        Some(CacheHints {
+            ttl_ms,
+            private: scope.is_some_and(|s| s.as_str() == "private"),
+        })
+    }
+
+    /// Never fresher than the shortest, private when any is.
+    pub(crate) fn merge(self, other: CacheHints) -> CacheHints {
+        let ttl_ms = match (self.ttl_ms, other.ttl_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        CacheHints {
+            ttl_ms,
+            private: self.private || other.private,
+        }
+    }
 }
 
 /// Converts config to the upstream client's transport spec.

@@ -338,12 +338,15 @@ impl Inner {
             r.get("resultType").and_then(RawJson::as_json_str).as_deref() == Some(wire::RESULT_INPUT_REQUIRED);
         if !input_required {
             r.set("resultType", RawJson::string(wire::RESULT_COMPLETE));
-            let scope = if self.lists_filtered() { "private" } else { "public" };
+            let filtered = self.lists_filtered();
+            let scope = |private: bool| if filtered || private { "private" } else { "public" };
             let hints = match method {
-                Method::Discover | Method::List(_) => Some((DEFAULT_LIST_TTL_MS, scope)),
-                Method::Call if msg_is_read(&r) => Some((DEFAULT_READ_TTL_MS, scope)),
+                Method::Discover => Some(self.upstream_hints(None)),
+                Method::List(kind) => Some(self.upstream_hints(Some(kind))),
+                Method::Call if msg_is_read(&r) => Some((DEFAULT_READ_TTL_MS, false)),
                 _ => None,
-            };
+            }
+            .map(|(ttl, private)| (ttl, scope(private)));
             if let Some((ttl, scope)) = hints {
                 if r.get("ttlMs").is_none() {
                     r.set("ttlMs", RawJson::from_value(&ttl));
@@ -361,6 +364,33 @@ impl Inner {
         r.set("_meta", m.to_raw());
         msg.result = Some(r.to_raw());
         reply
+    }
+
+    /// The freshness of a merged list (`kind`) or of `server/discover` (`None`): never longer
+    /// than any contributor's (a 2026-07-28 upstream's own `ttlMs`; the gateway's default for
+    /// the others), and private when any contributor said so.
+    fn upstream_hints(&self, kind: Option<ListKind>) -> (u64, bool) {
+        let rt = self.runtime.load();
+        let mut ttl = DEFAULT_LIST_TTL_MS;
+        let mut private = false;
+        for t in rt.targets.iter().filter(|t| t.is_up()) {
+            let hints = match kind {
+                Some(k) => t.list_hints(k),
+                None => match &*t.main.borrow() {
+                    MainState::Up(u) if u.conn.generation() == mcpgate_upstream::Generation::Stateless => {
+                        ObjectEdit::parse(&u.init.raw)
+                            .ok()
+                            .and_then(|e| crate::target::CacheHints::of(&e))
+                    }
+                    _ => None,
+                },
+            };
+            if let Some(h) = hints {
+                ttl = ttl.min(h.ttl_ms.unwrap_or(DEFAULT_LIST_TTL_MS));
+                private |= h.private;
+            }
+        }
+        (ttl, private)
     }
 
     /// The `server/discover` result for `identity`: the gateway's supported versions, and the

@@ -443,3 +443,35 @@ async fn annotated_arguments_are_mirrored_into_mcp_param_headers_upstream() {
     assert!(names.iter().any(|n| n == "xh_route"), "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with("xh_bad")), "{names:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_cache_hints_follow_the_stateless_upstreams_own() {
+    // A 2026-07-28 upstream that says its lists are fresh for 5 s and private, beside a
+    // session-based one (no hints: the gateway's 60 s): the merged list is never fresher
+    // than its shortest contributor, and private because one contributor is.
+    let m = fixture(Options {
+        ttl_ms: 5_000,
+        cache_private: true,
+        ..modern_opts("m")
+    })
+    .await;
+    let s = named_fixture("s").await;
+    let gw = Gateway::start(&config(
+        "",
+        &[http_target("m", &m.mcp_url(), ""), http_target("s", &s.mcp_url(), "")],
+    ))
+    .await;
+    let client = Modern::new(&gw, json!({}));
+    let list = client.call("tools/list", json!({})).await;
+    let r = list.result();
+    assert_eq!(r["ttlMs"], 5_000, "{r}");
+    assert_eq!(r["cacheScope"], "private", "{r}");
+    let d = client.call("server/discover", json!({})).await;
+    assert_eq!(d.result()["ttlMs"], 5_000, "{}", d.response());
+
+    // Session-based contributors only: the gateway's own default, public.
+    let gw2 = Gateway::start(&config("", &[http_target("s", &s.mcp_url(), "")])).await;
+    let r = Modern::new(&gw2, json!({})).call("tools/list", json!({})).await;
+    assert_eq!(r.result()["ttlMs"], 60_000, "{}", r.response());
+    assert_eq!(r.result()["cacheScope"], "public", "{}", r.response());
+}
