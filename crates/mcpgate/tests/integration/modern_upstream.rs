@@ -475,3 +475,47 @@ async fn merged_cache_hints_follow_the_stateless_upstreams_own() {
     assert_eq!(r.result()["ttlMs"], 60_000, "{}", r.response());
     assert_eq!(r.result()["cacheScope"], "public", "{}", r.response());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_members_of_a_stateless_request_reach_a_stateless_upstream() {
+    let (gw, _m, _s) = mixed().await;
+    let client = Modern::new(&gw, all_client_capabilities());
+    // clientInfo is optional in 2026-07-28: a request without it still reaches the upstream
+    // (with a valid clientInfo, not an empty object, which servers refuse).
+    let params = json!({
+        "name": "m_echo_meta",
+        "arguments": {},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
+    });
+    let body = json!({ "jsonrpc": "2.0", "id": 901, "method": "tools/call", "params": params });
+    let a = client.send(client.headers("tools/call", &params), &body).await;
+    let meta = &a.result()["structuredContent"]["meta"];
+    assert!(meta["io.modelcontextprotocol/clientInfo"]["name"].is_string(), "{meta}");
+
+    // requestState is optional too: a retry with inputResponses and no state hands the
+    // answers to the upstream. This fixture insists on its state and says so, naming the
+    // inputResponses it received: had the gateway dropped them, it would ask again
+    // (`input_required`) instead.
+    let retry = client
+        .call(
+            "tools/call",
+            json!({
+                "name": "m_elicit",
+                "arguments": { "question": "Name?" },
+                "inputResponses": { "elicit": { "action": "accept", "content": { "answer": "Ada" } } },
+            }),
+        )
+        .await;
+    assert_eq!(retry.error_code(), -32602, "{}", retry.response());
+    assert!(
+        retry.response()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("inputResponses"),
+        "{}",
+        retry.response()
+    );
+}
