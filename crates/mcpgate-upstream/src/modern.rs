@@ -427,6 +427,14 @@ pub(crate) async fn listen_loop(conn: Weak<crate::connection::ConnInner>) {
                 tracing::warn!(target = %target, error = ?m.error.map(|e| e.as_str().to_owned()), "The upstream refused subscriptions/listen; retrying later.");
                 broken = true;
             }
+            Some(Err(UpstreamError::Connect(e))) => {
+                // Nothing listens any more: the server is gone. Closing the connection lets its
+                // owner mark the target down and reconnect with backoff (as a session-based
+                // server's lost GET stream does).
+                tracing::warn!(target = %target, error = %e, "The upstream is unreachable; closing the connection.");
+                handler_shared.finish(Some(UpstreamError::Closed(format!("upstream unreachable: {e}"))));
+                return;
+            }
             Some(Err(e)) => {
                 tracing::debug!(target = %target, error = %e, "The upstream subscriptions/listen stream failed; reopening.");
                 broken = true;

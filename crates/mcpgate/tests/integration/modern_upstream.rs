@@ -519,3 +519,30 @@ async fn optional_members_of_a_stateless_request_reach_a_stateless_upstream() {
         retry.response()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_upstream_that_restarts_or_goes_away_is_noticed_without_calls() {
+    let fx = RestartableFixture::start(modern_opts("m")).await;
+    let gw = Gateway::start(&config("", &[http_target("m", &fx.mcp_url(), "")])).await;
+    let c = gw.connect().await;
+    let mut events = c.listen().await;
+    assert_eq!(c.call_text("echo", json!({ "message": "before" })).await, "before");
+    eventually("the gateway to listen to m", || fx.server.subscription_count() >= 1).await;
+
+    // A restart breaks the gateway's listen stream. There is no session to lose; what changed
+    // meanwhile is unknown, so clients are told the lists may have changed, and calls go on.
+    let fx = fx.restart().await;
+    events
+        .expect("tools/list_changed after the break", |v| {
+            is_notification(v, "notifications/tools/list_changed")
+        })
+        .await;
+    eventually("the gateway to listen again", || fx.server.subscription_count() >= 1).await;
+    assert_eq!(c.call_text("echo", json!({ "message": "after" })).await, "after");
+    assert_eq!(generation(&gw, "m"), Some("stateless"));
+
+    // Gone for good: the listen stream cannot be reopened, so the target is marked down
+    // without any client call (and its tools leave the lists).
+    drop(fx);
+    gw.wait_state("m", "down").await;
+}
