@@ -71,6 +71,16 @@ pub const MISSING_REQUIRED_CLIENT_CAPABILITY: ErrorCode = ErrorCode(-32021);
 /// `{supported, requested}`.
 pub const UNSUPPORTED_PROTOCOL_VERSION: ErrorCode = ErrorCode(-32022);
 
+/// Is `code` one of the errors only the stateless generation defines (header mismatch,
+/// missing client capability, unsupported version)? Over Streamable HTTP they come with
+/// status 400, and a dual-generation client takes them as "this server is modern".
+pub fn is_stateless_error(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        HEADER_MISMATCH | MISSING_REQUIRED_CLIENT_CAPABILITY | UNSUPPORTED_PROTOCOL_VERSION
+    )
+}
+
 /// `resultType` of an ordinary result.
 pub const RESULT_COMPLETE: &str = "complete";
 /// `resultType` of a multi-round-trip interim result.
@@ -106,6 +116,8 @@ mod tests {
         assert_eq!(HEADER_MISMATCH.0, -32020);
         assert_eq!(MISSING_REQUIRED_CLIENT_CAPABILITY.0, -32021);
         assert_eq!(UNSUPPORTED_PROTOCOL_VERSION.0, -32022);
+        assert!(is_stateless_error(ErrorCode(-32021)));
+        assert!(!is_stateless_error(ErrorCode(-32602)));
     }
 
     #[test]

@@ -222,6 +222,12 @@ enum Era {
     Unknown(PendingRequest),
 }
 
+/// `{}`: the answer of a removed method the connection takes care of itself (the id is set
+/// by [`Connection::local`]).
+fn accepted() -> Message {
+    Message::response(RawJson::from_static("null"), RawJson::from_static("{}"))
+}
+
 /// A result message with an empty object for `m`'s result (a mapped `ping`).
 fn empty(m: Message) -> Message {
     Message {
@@ -662,12 +668,7 @@ impl Connection {
                 self.local(async move { discover.await.map(|m| if m.error.is_some() { m } else { empty(m) }) })
             }
             // The level travels on each request (`_meta` logLevel), set by the caller.
-            "logging/setLevel" => self.local(async {
-                Ok(Message::response(
-                    RawJson::from_static("null"),
-                    RawJson::from_static("{}"),
-                ))
-            }),
+            "logging/setLevel" => self.local(async { Ok(accepted()) }),
             "resources/subscribe" | "resources/unsubscribe" => {
                 let uri = params.as_ref().and_then(|p| mcpgate_proto::raw::str_member(p, "uri"));
                 let Some(uri) = uri.map(|u| u.as_str().to_owned()) else {
@@ -695,17 +696,11 @@ impl Connection {
                         if changed {
                             state.reopen.notify_one();
                         }
-                        return Ok(Message::response(
-                            RawJson::from_static("null"),
-                            RawJson::from_static("{}"),
-                        ));
+                        return Ok(accepted());
                     }
                     state.reopen.notify_one();
                     if crate::modern::await_ack(&state, since, &uri).await? {
-                        Ok(Message::response(
-                            RawJson::from_static("null"),
-                            RawJson::from_static("{}"),
-                        ))
+                        Ok(accepted())
                     } else {
                         state.subscriptions.lock().remove(&uri);
                         Ok(Message::error(

@@ -130,11 +130,9 @@ pub(crate) fn classify(outcome: Result<Message, UpstreamError>) -> Result<Probe,
 /// A JSON-RPC error only a 2026-07-28 server sends (header mismatch, missing capability,
 /// unsupported version).
 fn is_modern_error(err: &RawJson) -> bool {
-    let code = member(err, "code").and_then(|c| c.as_i64());
-    matches!(
-        code.map(ErrorCode),
-        Some(wire::HEADER_MISMATCH | wire::MISSING_REQUIRED_CLIENT_CAPABILITY | wire::UNSUPPORTED_PROTOCOL_VERSION)
-    )
+    member(err, "code")
+        .and_then(|c| c.as_i64())
+        .is_some_and(|c| wire::is_stateless_error(ErrorCode(c)))
 }
 
 /// A modern server refused the probe. It does not take `initialize`, so there is no
@@ -173,8 +171,18 @@ fn discover_as_init(result: RawJson) -> InitializeResult {
 }
 
 /// `params` with the 2026-07-28 `_meta` keys: the protocol version always, the client
-/// capabilities and clientInfo unless the caller already put its own there.
+/// capabilities and clientInfo unless the caller already put its own there. Params that have
+/// all three already (the router stamps each client's own) are passed on as they are, without
+/// being copied.
 pub(crate) fn stamp_meta(params: Option<&RawJson>, capabilities: &RawJson, client_info: &RawJson) -> RawJson {
+    if let Some(p) = params
+        && let Some(m) = member(p, "_meta")
+        && str_member(&m, meta::PROTOCOL_VERSION).is_some_and(|v| v.as_str() == wire::V2026_07_28)
+        && member(&m, meta::CLIENT_CAPABILITIES).is_some_and(|c| c.is_object())
+        && member(&m, meta::CLIENT_INFO).is_some()
+    {
+        return p.clone();
+    }
     let mut p = params.and_then(|p| ObjectEdit::parse(p).ok()).unwrap_or_default();
     let mut m = p
         .get("_meta")
@@ -534,6 +542,12 @@ mod tests {
             serde_json::json!({"elicitation":{}})
         );
         assert_eq!(v["_meta"][meta::CLIENT_INFO]["name"], "c");
+        // Complete already (the router stamped the client's own): the very same bytes.
+        let done = stamp_meta(Some(&own), &caps, &info);
+        assert!(std::ptr::eq(
+            stamp_meta(Some(&done), &caps, &info).as_bytes(),
+            done.as_bytes()
+        ));
     }
 
     #[test]

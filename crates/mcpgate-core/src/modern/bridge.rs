@@ -2,10 +2,10 @@
 //!
 //! Two things differ from a session-based upstream:
 //!
-//! - **Per-request metadata** ([`upstream_params`]): each request carries the *client's*
-//!   capabilities and clientInfo (from its `initialize`, or a stateless client's own
-//!   `_meta`) and its log level, so the upstream sees each client as itself over one shared
-//!   connection. The connection adds the protocol version.
+//! - **Per-request metadata** ([`upstream_params`]): each request carries the protocol
+//!   version and the *client's* capabilities and clientInfo (from its `initialize`, or a
+//!   stateless client's own `_meta`) and its log level, so the upstream sees each client as
+//!   itself over one shared connection.
 //! - **Input requests** ([`Inner::fulfil_input`]): the upstream does not send
 //!   `sampling/createMessage`, `elicitation/create` or `roots/list` as requests; it answers
 //!   the call with `resultType: "input_required"`. For a session-based client the gateway
@@ -39,6 +39,8 @@ pub(crate) fn upstream_params(session: &Session, params: Option<&RawJson>) -> Ra
         .get("_meta")
         .and_then(|m| ObjectEdit::parse(m).ok())
         .unwrap_or_default();
+    // The version too, so the connection finds the request complete and passes it on as is.
+    m.set(meta::PROTOCOL_VERSION, RawJson::string(wire::V2026_07_28));
     m.set(meta::CLIENT_CAPABILITIES, session.client_capabilities.clone());
     // clientInfo is optional in 2026-07-28; a stateless client that sent none has an empty
     // object here, which is no valid Implementation: leave the key to the connection's default.
@@ -66,8 +68,8 @@ pub(crate) fn is_input_required(resp: &Message) -> bool {
         .is_some_and(|t| t.as_str() == wire::RESULT_INPUT_REQUIRED)
 }
 
-/// The client capability an input request needs.
-fn capability_for(method: &str) -> Option<&'static str> {
+/// The client capability an input request needs (`None`: not an input request).
+pub(crate) fn capability_for(method: &str) -> Option<&'static str> {
     match method {
         "sampling/createMessage" => Some("sampling"),
         "elicitation/create" => Some("elicitation"),

@@ -344,15 +344,13 @@ async fn server_request(gw: &Gateway, call: &mut Call, m: Message, related: &mps
                 }
             };
             let gid_raw = RawJson::from_value(&gid);
-            let (cap, short) = match m.method() {
-                "sampling/createMessage" => ("sampling", "sampling"),
-                "elicitation/create" => ("elicitation", "elicitation"),
-                "roots/list" => ("roots", "roots"),
-                "ping" => {
+            let cap = match (m.method(), super::bridge::capability_for(m.method())) {
+                (_, Some(cap)) => cap,
+                ("ping", None) => {
                     answer(Message::response(gid_raw, RawJson::from_static("{}"))).await;
                     return false;
                 }
-                other => {
+                (other, None) => {
                     let text = format!("mcpgate: `{other}` cannot be relayed to a 2026-07-28 client");
                     answer(Message::error(gid_raw, ErrorCode::METHOD_NOT_FOUND, &text, None)).await;
                     return false;
@@ -372,7 +370,7 @@ async fn server_request(gw: &Gateway, call: &mut Call, m: Message, related: &mps
                 request.set("params", p.clone());
             }
             call.pending
-                .push((format!("{short}-{gid}"), gid as u64, request.to_raw()));
+                .push((format!("{cap}-{gid}"), gid as u64, request.to_raw()));
             true
         }
         _ => false,
@@ -462,11 +460,10 @@ fn finish(call: Call, res: Option<Message>, id: RawJson) -> Reply {
         .as_ref()
         .and_then(|e| member(e, "code"))
         .and_then(|c| c.as_i64());
-    let status = match code.map(ErrorCode) {
-        Some(wire::MISSING_REQUIRED_CLIENT_CAPABILITY | wire::UNSUPPORTED_PROTOCOL_VERSION | wire::HEADER_MISMATCH) => {
-            Status::BadRequest
-        }
-        _ => Status::Ok,
+    let status = if code.is_some_and(|c| wire::is_stateless_error(ErrorCode(c))) {
+        Status::BadRequest
+    } else {
+        Status::Ok
     };
     Reply {
         message: Message { id: Some(id), ..resp },
